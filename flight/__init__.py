@@ -1,0 +1,1 @@
+"""Zenith flight software: everything that runs on the payload computer."""

@@ -1,0 +1,296 @@
+"""Space Data Link Security (CCSDS 355.0-B-2) for TC frames: AES-GCM authentication and encryption.
+
+A protected frame's data field is ``SPI | IV | SN | data | MAC``; which parts are present and how long
+they are is not in the frame but in the Security Association that the SPI names, configured the way
+NASA CryptoLib configures its SAs (transmitted IV length, sequence-number length, MAC length,
+authentication bit mask). BC frames (Unlock, Set V(R)) stay in clear, as 232.0-B-4 requires, so that
+the ground can always recover COP-1.
+
+Anti-replay and COP-1: FOP-1 retransmits bit-identical frames, so a frame keeps its IV and sequence
+number. Were the window advanced by every authentic frame, dropping frame n and delivering n+1 would
+make the retransmitted n look like a replay, and the link would stall. Here a frame is verified by
+:meth:`Sdls.process` but its anti-replay value is only *committed* once FARM-1 accepts the frame, and
+the window remembers every committed value (a bitmap, as IPsec does) rather than only the highest, so
+BD frames interleaved with lost AD frames cannot wedge it either. A true replay (a value already
+committed, or one older than the window) is still rejected.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from flight.counters import Counters
+from flight.link.errors import ConfigError, SdlsError
+from flight.link.keys import KeyRing
+from flight.link.tcframe import FrameType, TcFrame
+
+SPI_LEN = 2
+FULL_MAC_LEN = 16
+
+
+class ServiceType(enum.Enum):
+    AUTHENTICATION = "authentication"
+    AUTHENTICATED_ENCRYPTION = "authenticated_encryption"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityAssociation:
+    """Managed parameters of one SA (names follow CryptoLib's where they have one)."""
+
+    spi: int
+    key_id: str
+    virtual_channel_ids: tuple[int, ...] = (0,)
+    service: ServiceType = ServiceType.AUTHENTICATED_ENCRYPTION
+    iv_len: int = 12  # GCM nonce
+    transmitted_iv_len: int = 12  # shivf_len: low-order IV octets sent; the rest is reconstructed
+    sn_len: int = 0  # arsn_len: 0 means the IV itself is the anti-replay sequence number
+    transmitted_sn_len: int = 0  # shsnf_len
+    mac_len: int = 16  # stmacf_len: truncated GCM tag, 4..16
+    abm: bytes = b""  # authentication bit mask over the AAD; octets past its end are all ones
+    replay_window: int = 64  # how far ahead of, and behind, the highest committed value we accept
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 <= self.spi <= 0xFFFF:
+            problems.append(f"spi {self.spi} out of 0..65535")
+        if self.iv_len != 12:
+            problems.append("AES-GCM here uses a 96-bit IV (iv_len 12)")
+        if not 0 <= self.transmitted_iv_len <= self.iv_len:
+            problems.append("transmitted_iv_len must be within 0..iv_len")
+        if not 0 <= self.sn_len <= 8 or not 0 <= self.transmitted_sn_len <= self.sn_len:
+            problems.append("sn_len must be 0..8 and transmitted_sn_len within 0..sn_len")
+        if self.sn_len == 0 and self.transmitted_iv_len == 0:
+            problems.append("with no sequence number the IV must be (partly) transmitted")
+        if self.sn_len and self.transmitted_sn_len == 0:
+            problems.append("a sequence number must be (partly) transmitted")
+        if not 4 <= self.mac_len <= FULL_MAC_LEN:
+            problems.append(f"mac_len {self.mac_len} out of 4..16")
+        if not 1 <= self.replay_window <= 1 << 16:
+            problems.append("replay_window out of 1..65536")
+        if problems:
+            raise ConfigError(f"security association {self.spi}: " + "; ".join(problems))
+
+    @property
+    def header_len(self) -> int:
+        return SPI_LEN + self.transmitted_iv_len + self.transmitted_sn_len
+
+    @property
+    def overhead(self) -> int:
+        return self.header_len + self.mac_len
+
+
+@dataclass(slots=True)
+class _ReplayWindow:
+    """The committed anti-replay values: the highest, and a bitmap of those just below it."""
+
+    highest: int = -1
+    seen: int = 0  # bit i set: value highest - i has been committed
+
+    def fresh(self, value: int, width: int) -> bool:
+        if value > self.highest:
+            return self.highest < 0 or value - self.highest <= width
+        behind = self.highest - value
+        return behind < width and not (self.seen >> behind) & 1
+
+    def commit(self, value: int, width: int) -> None:
+        if value > self.highest:
+            shift = value - self.highest
+            self.seen = ((self.seen << shift) | 1) & ((1 << width) - 1) if self.highest >= 0 else 1
+            self.highest = value
+        else:
+            self.seen |= 1 << (self.highest - value)
+
+
+@dataclass(slots=True)
+class _SaState:
+    sa: SecurityAssociation
+    key: bytes
+    aead: AESGCM
+    mask: bytes
+    next_iv: int = 1
+    next_sn: int = 1
+    window: _ReplayWindow = field(default_factory=_ReplayWindow)
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A frame whose MAC checked out, with its plaintext data field; commit it once FARM accepts."""
+
+    frame: TcFrame
+    spi: int
+    replay_value: int
+
+
+class Sdls:
+    """ApplySecurity (ground) and ProcessSecurity (flight) over a table of SAs."""
+
+    def __init__(self, associations: list[SecurityAssociation], keys: KeyRing) -> None:
+        self._by_spi: dict[int, _SaState] = {}
+        self._by_vcid: dict[int, _SaState] = {}
+        for sa in associations:
+            if sa.spi in self._by_spi:
+                raise ConfigError(f"SPI {sa.spi} is defined twice")
+            key = keys.get(sa.key_id)
+            state = _SaState(sa, key, AESGCM(key), self._full_mask(sa))
+            self._by_spi[sa.spi] = state
+            for vcid in sa.virtual_channel_ids:
+                if vcid in self._by_vcid:
+                    raise ConfigError(f"virtual channel {vcid} has two security associations")
+                self._by_vcid[vcid] = state
+        self.counters = Counters("sdls")
+
+    @staticmethod
+    def _full_mask(sa: SecurityAssociation) -> bytes:
+        # Primary header, segment header and security header: at most 5 + 1 + 2 + 12 + 8 octets.
+        return sa.abm + b"\xff" * max(0, 64 - len(sa.abm))
+
+    def protects(self, vcid: int) -> bool:
+        return vcid in self._by_vcid
+
+    # --- ApplySecurity -------------------------------------------------------------------------
+
+    def apply(self, frame: TcFrame) -> TcFrame:
+        """Protect an AD or BD frame (BC frames and unprotected VCs pass through unchanged)."""
+        if frame.frame_type is FrameType.BC or frame.virtual_channel_id not in self._by_vcid:
+            return frame
+        st = self._by_vcid[frame.virtual_channel_id]
+        sa = st.sa
+        iv = st.next_iv.to_bytes(sa.iv_len, "big")
+        st.next_iv += 1
+        sec_header = sa.spi.to_bytes(2, "big") + iv[sa.iv_len - sa.transmitted_iv_len :]
+        if sa.sn_len:
+            sn = st.next_sn.to_bytes(sa.sn_len, "big")
+            st.next_sn += 1
+            sec_header += sn[sa.sn_len - sa.transmitted_sn_len :]
+        total = frame.length() + sa.overhead
+        aad = _masked(frame.header(total) + sec_header, st.mask)
+        body = _seal(st, iv, frame.data, aad)
+        self.counters.inc("applied")
+        return TcFrame(frame.spacecraft_id, frame.virtual_channel_id, frame.frame_type,
+                       frame.frame_sequence_number, sec_header + body, frame.segment)
+
+    # --- ProcessSecurity -----------------------------------------------------------------------
+
+    def process(self, frame: TcFrame) -> Verified:
+        """Check a received frame; raise SdlsError naming the reason (and count it) if it fails."""
+        try:
+            return self._process(frame)
+        except SdlsError as exc:
+            self.counters.inc(f"rejected_{exc.field}")
+            raise
+
+    def commit(self, verified: Verified) -> None:
+        """Record the frame's anti-replay value: call once the frame has been accepted upward."""
+        if verified.spi < 0:
+            return
+        st = self._by_spi[verified.spi]
+        st.window.commit(verified.replay_value, st.sa.replay_window)
+
+    def _process(self, frame: TcFrame) -> Verified:
+        if frame.frame_type is FrameType.BC:
+            self.counters.inc("clear_bc")
+            return Verified(frame, -1, 0)
+        data = frame.data
+        if len(data) < SPI_LEN:
+            raise SdlsError("truncated", f"{len(data)} octets cannot hold the SPI")
+        spi = int.from_bytes(data[:SPI_LEN], "big")
+        st = self._by_spi.get(spi)
+        if st is None:
+            raise SdlsError("unknown_spi", f"no security association {spi}")
+        sa = st.sa
+        if frame.virtual_channel_id not in sa.virtual_channel_ids:
+            raise SdlsError("wrong_sa", f"SPI {spi} is not valid on virtual channel {frame.virtual_channel_id}")
+        if len(data) < sa.overhead:
+            raise SdlsError("truncated", f"{len(data)} octets, SA {spi} needs at least {sa.overhead}")
+        pos = SPI_LEN
+        iv_value = _reconstruct(int.from_bytes(data[pos : pos + sa.transmitted_iv_len], "big"),
+                                sa.transmitted_iv_len, sa.iv_len, st.window.highest if not sa.sn_len else -1)
+        pos += sa.transmitted_iv_len
+        replay_value = iv_value
+        if sa.sn_len:
+            replay_value = _reconstruct(int.from_bytes(data[pos : pos + sa.transmitted_sn_len], "big"),
+                                        sa.transmitted_sn_len, sa.sn_len, st.window.highest)
+            pos += sa.transmitted_sn_len
+            if sa.transmitted_iv_len < sa.iv_len:
+                raise SdlsError("wrong_sa", "an SA with a sequence number must transmit its whole IV")
+        aad = _masked(frame.header() + data[:pos], st.mask)
+        iv = iv_value.to_bytes(sa.iv_len, "big")
+        try:
+            plain = _open(st, iv, data[pos:], aad)
+        except InvalidTag:
+            raise SdlsError("bad_mac", f"MAC check failed for SPI {spi}") from None
+        if not st.window.fresh(replay_value, sa.replay_window):
+            raise SdlsError("replay", f"anti-replay value {replay_value} of SPI {spi} is not fresh")
+        self.counters.inc("verified")
+        clear = TcFrame(frame.spacecraft_id, frame.virtual_channel_id, frame.frame_type,
+                        frame.frame_sequence_number, plain, frame.segment)
+        return Verified(clear, spi, replay_value)
+
+    def state_dict(self) -> dict[str, dict[str, int]]:
+        """Counters and windows that must survive a restart (an IV must never be used twice)."""
+        return {str(spi): {"next_iv": st.next_iv, "next_sn": st.next_sn, "highest": st.window.highest,
+                           "seen": st.window.seen} for spi, st in self._by_spi.items()}
+
+    def load_state(self, saved: dict[str, dict[str, int]]) -> None:
+        for spi, values in saved.items():
+            st = self._by_spi.get(int(spi))
+            if st is None:
+                continue
+            st.next_iv, st.next_sn = int(values["next_iv"]), int(values["next_sn"])
+            st.window = _ReplayWindow(int(values["highest"]), int(values["seen"]))
+
+
+def _masked(aad: bytes, mask: bytes) -> bytes:
+    return bytes(a & m for a, m in zip(aad, mask, strict=False))
+
+
+def _reconstruct(low: int, sent_len: int, full_len: int, reference: int) -> int:
+    """Rebuild a value of which only the low ``sent_len`` octets were transmitted.
+
+    The receiver picks the candidate nearest its last committed value, which is right as long as the
+    sender never runs more than half the transmitted range ahead.
+    """
+    if sent_len >= full_len or reference < 0:
+        return low
+    span = 1 << (8 * sent_len)
+    candidate = (reference & ~(span - 1)) | low
+    if candidate < reference - span // 2:
+        candidate += span
+    elif candidate > reference + span // 2 and candidate >= span:
+        candidate -= span
+    return candidate
+
+
+def _seal(st: _SaState, iv: bytes, data: bytes, aad: bytes) -> bytes:
+    """The tail of a protected data field: the data (encrypted or clear) and the MAC."""
+    sa = st.sa
+    if sa.service is ServiceType.AUTHENTICATION:
+        # GMAC: the data rides in clear and is authenticated as part of the AAD.
+        return data + st.aead.encrypt(iv, b"", aad + data)[: sa.mac_len]
+    sealed = st.aead.encrypt(iv, data, aad)
+    return sealed[: len(data) + sa.mac_len]
+
+
+def _open(st: _SaState, iv: bytes, body: bytes, aad: bytes) -> bytes:
+    """Verify (and decrypt) the tail of a protected data field; raises InvalidTag."""
+    sa = st.sa
+    split = len(body) - sa.mac_len
+    data, mac = body[:split], body[split:]
+    if sa.service is ServiceType.AUTHENTICATION:
+        _gcm_decrypt(st, iv, b"", mac, aad + data)
+        return data
+    return _gcm_decrypt(st, iv, data, mac, aad)
+
+
+def _gcm_decrypt(st: _SaState, iv: bytes, ciphertext: bytes, tag: bytes, aad: bytes) -> bytes:
+    if len(tag) == FULL_MAC_LEN:
+        return st.aead.decrypt(iv, ciphertext + tag, aad)
+    # AESGCM only takes full tags; the lower-level API checks a truncated one.
+    decryptor = Cipher(algorithms.AES(st.key), modes.GCM(iv, tag, min_tag_length=len(tag))).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    return decryptor.update(ciphertext) + decryptor.finalize()

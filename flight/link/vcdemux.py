@@ -1,0 +1,133 @@
+"""TM virtual-channel demultiplexer: frames in, complete space packets out.
+
+Per virtual channel it keeps the packet left unfinished by the previous frame. A gap in the
+virtual-channel frame count means octets of that packet are gone: the partial packet is dropped and
+counted, and extraction resynchronises at the First Header Pointer of the next frame. A packet that
+does not end where the next frame's FHP says a packet begins is corrupt and dropped the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flight.counters import Counters
+from flight.link.clcw import Clcw
+from flight.link.errors import ClcwError, TmFrameError
+from flight.link.pus import IDLE_APID, PRIMARY_HEADER_LEN
+from flight.link.tmframe import FHP_IDLE, FHP_NO_PACKET_START, TmChannelFormat, TmFrame
+
+
+@dataclass(slots=True)
+class _VcState:
+    expected_count: int | None = None
+    partial: bytes = b""
+    synced: bool = False
+
+
+@dataclass(slots=True)
+class DemuxResult:
+    frame: TmFrame
+    packets: list[bytes] = field(default_factory=list)
+    clcw: Clcw | None = None
+
+
+class VirtualChannelDemux:
+    def __init__(self, fmt: TmChannelFormat) -> None:
+        self.fmt = fmt
+        self._vcs: dict[int, _VcState] = {}
+        self._expected_mc: int | None = None
+        self.last_clcw: Clcw | None = None
+        self.counters = Counters("tm_demux")
+
+    def feed(self, raw: bytes) -> DemuxResult:
+        """Decode one frame; bad frames raise TmFrameError after being counted."""
+        try:
+            frame = TmFrame.unpack(raw, has_fecf=self.fmt.has_fecf, frame_length=self.fmt.frame_length)
+            if frame.spacecraft_id != self.fmt.spacecraft_id:
+                raise TmFrameError("spacecraft_id", f"{frame.spacecraft_id}, expected {self.fmt.spacecraft_id}")
+            if frame.sync_flag:
+                raise TmFrameError("sync_flag", "VCA_SDU frames are not used on this channel")
+        except TmFrameError as exc:
+            self.counters.inc(f"rejected_{exc.field}")
+            raise
+        self.counters.inc("frames")
+        self._check_master_count(frame.master_channel_frame_count)
+        result = DemuxResult(frame)
+        if frame.ocf is not None:
+            try:
+                result.clcw = self.last_clcw = Clcw.unpack(frame.ocf)
+            except ClcwError:
+                self.counters.inc("ocf_not_clcw")
+        if frame.first_header_pointer == FHP_IDLE:
+            self.counters.inc("idle_frames")
+            self._vc(frame).expected_count = (frame.virtual_channel_frame_count + 1) & 0xFF
+            return result
+        result.packets = self._extract(frame)
+        return result
+
+    def _check_master_count(self, count: int) -> None:
+        if self._expected_mc is not None and count != self._expected_mc:
+            self.counters.inc("mc_gaps")
+            self.counters.inc("mc_frames_missing", (count - self._expected_mc) & 0xFF)
+        self._expected_mc = (count + 1) & 0xFF
+
+    def _vc(self, frame: TmFrame) -> _VcState:
+        return self._vcs.setdefault(frame.virtual_channel_id, _VcState())
+
+    def _extract(self, frame: TmFrame) -> list[bytes]:
+        vc = self._vc(frame)
+        if vc.expected_count is not None and frame.virtual_channel_frame_count != vc.expected_count:
+            self.counters.inc("vc_gaps")
+            self.counters.inc("vc_frames_missing", (frame.virtual_channel_frame_count - vc.expected_count) & 0xFF)
+            self._drop_partial(vc)
+        vc.expected_count = (frame.virtual_channel_frame_count + 1) & 0xFF
+        fhp = frame.first_header_pointer
+        data = frame.data
+        packets: list[bytes] = []
+        if not vc.synced:
+            if fhp == FHP_NO_PACKET_START:
+                self.counters.inc("frames_skipped_unsynced")
+                return packets
+            vc.synced = True
+            vc.partial = b""
+            return self._parse(vc, data[fhp:], packets)
+        if fhp == FHP_NO_PACKET_START:
+            return self._parse(vc, vc.partial + data, packets)
+        self._parse(vc, vc.partial + data[:fhp], packets)
+        if vc.partial:
+            # The previous packet should have ended exactly where this frame's FHP points.
+            self.counters.inc("fhp_mismatch")
+            self._drop_partial(vc)
+        vc.synced = True
+        return self._parse(vc, data[fhp:], packets)
+
+    def _parse(self, vc: _VcState, buf: bytes, packets: list[bytes]) -> list[bytes]:
+        """Cut complete packets from ``buf`` into ``packets``; keep the unfinished tail."""
+        pos, end = 0, len(buf)
+        while end - pos >= PRIMARY_HEADER_LEN:
+            if buf[pos] >> 5:
+                # Not a version-0 packet header: the stream is corrupt from here to the next FHP.
+                self.counters.inc("bad_packet_headers")
+                vc.partial = b""
+                vc.synced = False
+                return packets
+            total = ((buf[pos + 4] << 8) | buf[pos + 5]) + PRIMARY_HEADER_LEN + 1
+            if end - pos < total:
+                break
+            apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
+            if apid == IDLE_APID:
+                self.counters.inc("idle_packets")
+            else:
+                packets.append(buf[pos : pos + total])
+                self.counters.inc("packets")
+            pos += total
+        vc.partial = buf[pos:]
+        return packets
+
+    def _drop_partial(self, vc: _VcState) -> None:
+        if len(vc.partial) >= 2 and ((vc.partial[0] & 0x07) << 8 | vc.partial[1]) == IDLE_APID:
+            self.counters.inc("partial_idle_dropped")
+        elif vc.partial:
+            self.counters.inc("partial_packets_dropped")
+        vc.partial = b""
+        vc.synced = False
