@@ -58,3 +58,13 @@ class CaptureError(LinkError):
 
 class ConfigError(ZenithError):
     """A configuration or key file is missing, malformed or inconsistent."""
+
+
+class CommandError(LinkError):
+    """A telecommand that does not match the dictionary: unknown, or an argument out of type or range."""
+
+    layer = "command"
+
+
+class DictionaryError(ZenithError):
+    """The dictionary file itself is malformed; the message names the JSON path."""

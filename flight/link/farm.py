@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from flight.counters import Counters
 from flight.link.clcw import Clcw
 from flight.link.errors import TcFrameError
-from flight.link.tcframe import FrameType, SetVr, TcFrame, Unlock
+from flight.link.tcframe import FrameType, TcFrame, Unlock
 
 
 class FarmState(enum.IntEnum):

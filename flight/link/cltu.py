@@ -1,0 +1,157 @@
+"""Communications Link Transmission Units (CCSDS 231.0-B-4): BCH(63,56) codeblocks and the TC randomizer.
+
+A CLTU is the start sequence EB 90, codeblocks of 7 information octets and 1 parity octet, and the tail
+sequence C5 C5 C5 C5 C5 C5 C5 79. The parity is the remainder of the block by g(x) = x^7+x^6+x^2+1,
+complemented, followed by a 0 filler bit. The code corrects one bit error per codeblock (and detects
+two); the tail sequence is built to fail decoding, which is how the receiver finds the end. The
+optional randomizer, h(x) = x^8+x^6+x^4+x^3+x^2+x+1 from all ones, is XORed over the frame before
+encoding so that the bit stream keeps enough transitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flight.counters import Counters
+from flight.link.errors import CltuError, TcFrameError
+from flight.link.tcframe import MAX_FRAME_LEN, declared_length
+
+START_SEQUENCE = b"\xeb\x90"
+TAIL_SEQUENCE = b"\xc5\xc5\xc5\xc5\xc5\xc5\xc5\x79"
+INFO_LEN = 7
+BLOCK_LEN = 8
+FILL = 0x55
+_GENERATOR_LOW = 0b1000101  # g(x) below x^7: x^6 + x^2 + 1
+
+
+def _crc7_table() -> list[int]:
+    # Remainders kept left-aligned in an octet, so one table step consumes one whole octet.
+    poly = _GENERATOR_LOW << 1
+    table = []
+    for byte in range(256):
+        reg = byte
+        for _ in range(8):
+            reg = ((reg << 1) ^ poly) & 0xFF if reg & 0x80 else (reg << 1) & 0xFF
+        table.append(reg)
+    return table
+
+
+_TABLE = _crc7_table()
+
+
+def parity_octet(info: bytes) -> int:
+    """The eighth octet of a codeblock: complemented BCH parity bits, then the 0 filler bit."""
+    reg = 0
+    for byte in info:
+        reg = _TABLE[reg ^ byte]
+    return ~reg & 0xFE
+
+
+def _syndrome_positions() -> dict[int, int]:
+    """Syndrome of each single-bit error (bit i of the 64-bit block, filler excluded)."""
+    positions = {}
+    zero = bytes(INFO_LEN)
+    reference = parity_octet(zero)
+    for bit in range(63):
+        block = bytearray(zero + bytes([reference]))
+        block[bit // 8] ^= 0x80 >> (bit % 8)
+        syndrome = parity_octet(bytes(block[:INFO_LEN])) ^ block[INFO_LEN]
+        positions[syndrome & 0xFE] = bit
+    return positions
+
+
+_SINGLE_ERRORS = _syndrome_positions()
+
+
+def _randomizer_sequence(length: int) -> bytes:
+    state = [1] * 8
+    bits = []
+    for _ in range(length * 8):
+        bits.append(state[0])
+        feedback = state[0] ^ state[1] ^ state[2] ^ state[3] ^ state[4] ^ state[6]
+        state = state[1:] + [feedback]
+    return bytes(int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8))
+
+
+_RANDOM = _randomizer_sequence(MAX_FRAME_LEN + INFO_LEN)
+
+
+def randomize(data: bytes) -> bytes:
+    """XOR with the TC pseudo-random sequence (its own inverse)."""
+    if len(data) > len(_RANDOM):
+        raise CltuError("length", f"{len(data)} octets exceeds the largest TC frame")
+    return bytes(a ^ b for a, b in zip(data, _RANDOM, strict=False))
+
+
+@dataclass(frozen=True, slots=True)
+class CltuConfig:
+    randomize: bool = True
+    correct_errors: bool = True  # single-error correction; off = triple-error-detection-style reject
+
+
+class CltuCodec:
+    def __init__(self, config: CltuConfig = CltuConfig()) -> None:
+        self.config = config
+        self.counters = Counters("cltu")
+
+    def encode(self, frame: bytes) -> bytes:
+        data = randomize(frame) if self.config.randomize else frame
+        blocks = [START_SEQUENCE]
+        for start in range(0, len(data), INFO_LEN):
+            info = data[start : start + INFO_LEN]
+            info += bytes([FILL]) * (INFO_LEN - len(info))
+            blocks.append(info + bytes([parity_octet(info)]))
+        blocks.append(TAIL_SEQUENCE)
+        return b"".join(blocks)
+
+    def decode(self, cltu: bytes) -> bytes:
+        """Recover the TC frame from one CLTU (fill octets trimmed by the frame's length field)."""
+        try:
+            return self._decode(cltu)
+        except CltuError as exc:
+            self.counters.inc(f"rejected_{exc.field}")
+            raise
+
+    def _decode(self, cltu: bytes) -> bytes:
+        start = cltu.find(START_SEQUENCE)
+        if start < 0:
+            raise CltuError("start_sequence", "no EB 90 start sequence")
+        if any(b not in (0x55, 0xAA) for b in cltu[:start]):
+            raise CltuError("start_sequence", "octets before the start sequence are not an acquisition sequence")
+        pos = start + len(START_SEQUENCE)
+        info = bytearray()
+        while True:
+            # Decoding stops at the first codeblock that does not decode: normally the tail
+            # sequence, which is built to fail, but a hit tail or a ruined block ends it as well.
+            block = cltu[pos : pos + BLOCK_LEN]
+            if len(block) < BLOCK_LEN:
+                raise CltuError("tail_sequence", "CLTU ends without a tail sequence")
+            decoded = self._check_block(bytes(block))
+            if decoded is None:
+                break
+            info += decoded
+            pos += BLOCK_LEN
+        if not info:
+            raise CltuError("codeblocks", "CLTU has no codeblocks")
+        data = randomize(bytes(info)) if self.config.randomize else bytes(info)
+        try:
+            length = declared_length(data)
+        except TcFrameError:
+            raise CltuError("frame_length", "too short to hold a TC frame header") from None
+        if length > len(data) or len(data) - length >= INFO_LEN:
+            raise CltuError("frame_length", f"frame declares {length} octets, codeblocks carry {len(data)}")
+        self.counters.inc("decoded")
+        return data[:length]
+
+    def _check_block(self, block: bytes) -> bytes | None:
+        """The information octets of a codeblock, corrected if allowed; None if it does not decode."""
+        syndrome = (parity_octet(block[:INFO_LEN]) ^ block[INFO_LEN]) & 0xFE
+        if syndrome == 0:
+            return block[:INFO_LEN]
+        bit = _SINGLE_ERRORS.get(syndrome)
+        if bit is None or not self.config.correct_errors:
+            return None
+        fixed = bytearray(block)
+        fixed[bit // 8] ^= 0x80 >> (bit % 8)
+        self.counters.inc("corrected_bits")
+        return bytes(fixed[:INFO_LEN])

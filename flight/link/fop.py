@@ -1,0 +1,549 @@
+"""FOP-1, the ground half of COP-1 (CCSDS 232.1-B-2 section 5), as a pure state machine.
+
+FOP-1 numbers Type-AD frames, keeps a copy of each until a CLCW acknowledges it, and goes back N
+(retransmits every unacknowledged frame, bit-identical) when FARM-1 reports Retransmit or when timer
+T1 runs out. The state table is implemented cell by cell; events carry the standard's numbers (E1…E46,
+E101…E104) in comments. Three choices where the standard's text leaves room, all as yamcs does:
+
+* purging the Sent_Queue sets NN(R) := V(S), so that the "not applicable" events of S4/S5 really
+  cannot occur after an Alert with frames outstanding;
+* "Initiate AD with CLCW check" can adopt V(S) from the first CLCW (``sync_from_clcw``): the initial
+  synchronisation a ground station needs when it starts without knowing the spacecraft's V(R);
+* a CLCW for another virtual channel or another COP is filtered before the table (232.1-B-2 5.3.2)
+  rather than raising E15.
+
+Nothing here touches a socket or reads a clock of its own: time comes from the injected ``clock`` and
+T1 is checked by :meth:`Fop.poll_timer`. Frames go out through :meth:`Fop.take_frame`, notices to the
+user (accept, confirm, alert…) through :meth:`Fop.take_notices`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flight.counters import Counters
+from flight.link.clcw import COP_1, Clcw
+from flight.link.tcframe import FrameType, SegmentHeader, SetVr, TcFrame, Unlock, encode_control
+
+
+class FopState(enum.IntEnum):
+    ACTIVE = 1
+    RETRANSMIT_WITHOUT_WAIT = 2
+    RETRANSMIT_WITH_WAIT = 3
+    INITIALISING_WITHOUT_BC = 4
+    INITIALISING_WITH_BC = 5
+    INITIAL = 6
+
+
+class AlertReason(enum.Enum):
+    LIMIT = "limit"  # retransmission requested but the transmission limit is 1
+    T1 = "t1"  # timer expired and the transmission limit was reached
+    LOCKOUT = "lockout"  # the CLCW shows FARM-1 in Lockout
+    SYNCH = "synch"  # the CLCW contradicts what FOP-1 knows
+    NNR = "nn_r"  # N(R) outside [NN(R), V(S)]
+    CLCW = "clcw"  # inconsistent CLCW flags
+    LLIF = "llif"  # the lower layer rejected a frame
+    TERM = "term"  # Terminate AD Service
+
+
+class InitiateMode(enum.Enum):
+    WITHOUT_CLCW_CHECK = "without_clcw_check"  # E23
+    WITH_CLCW_CHECK = "with_clcw_check"  # E24
+    WITH_UNLOCK = "with_unlock"  # E25/E26
+    WITH_SET_VR = "with_set_vr"  # E27/E28
+
+
+class NoticeKind(enum.Enum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    POSITIVE_CONFIRM = "positive_confirm"
+    NEGATIVE_CONFIRM = "negative_confirm"
+    ALERT = "alert"
+    SUSPEND = "suspend"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A response to the user: about an FDU request ("fdu"), a directive ("directive"), or the service."""
+
+    kind: NoticeKind
+    subject: str
+    tag: Any = None
+    reason: AlertReason | None = None
+    n_s: int | None = None  # for confirms of AD FDUs: the frame sequence number it was sent with
+
+
+@dataclass(frozen=True, slots=True)
+class FopConfig:
+    spacecraft_id: int
+    virtual_channel_id: int = 0
+    window: int = 5  # K: at most this many unacknowledged AD frames; keep K <= FARM's W/2
+    t1_initial: float = 2.0  # seconds
+    transmission_limit: int = 5  # transmissions of the first frame on the Sent_Queue, the first included
+    timeout_type: int = 0  # 0: alert when the limit is reached; 1: suspend
+    segment: SegmentHeader | None = None  # set when the virtual channel uses MAP IDs
+    sync_from_clcw: bool = True  # "with CLCW check" adopts V(S) from the first CLCW
+
+
+@dataclass(slots=True)
+class _Sent:
+    frame_type: FrameType  # AD or BC
+    n_s: int
+    raw: bytes
+    tag: Any
+    to_be_retransmitted: bool = False
+
+
+def _mod(a: int, b: int) -> int:
+    return (a - b) & 0xFF
+
+
+class Fop:
+    def __init__(self, config: FopConfig, clock: Callable[[], float],
+                 protect: Callable[[TcFrame], TcFrame] | None = None) -> None:
+        """``protect`` is SDLS ApplySecurity, run once per frame so that retransmissions are identical."""
+        self.config = config
+        self.clock = clock
+        self.protect = protect
+        self.state = FopState.INITIAL
+        self.v_s = 0
+        self.nn_r = 0
+        self.k = config.window
+        self.t1_initial = config.t1_initial
+        self.transmission_limit = config.transmission_limit
+        self.timeout_type = config.timeout_type
+        self.transmission_count = 1
+        self.suspend_state = 0
+        self.wait_queue: tuple[bytes, Any] | None = None
+        self.sent_queue: deque[_Sent] = deque()
+        self.ad_out_ready = True
+        self.bc_out_ready = True
+        self.bd_out_ready = True
+        self.timer_deadline: float | None = None
+        self._directive_pending = False  # an Initiate AD awaits its confirm (E24, E25, E27)
+        self._directive_tag: Any = None
+        # After an Alert: NN(R) then, and how many frames were outstanding. A CLCW adopted by
+        # "with CLCW check" must report a V(R) in that range, or it is a stale report.
+        self._sync_floor: tuple[int, int] | None = None
+        self._outbox: deque[tuple[FrameType, bytes]] = deque()
+        self._notices: deque[Notice] = deque()
+        self.last_alert: AlertReason | None = None
+        self.counters = Counters("fop")
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    def take_frame(self) -> tuple[FrameType, bytes] | None:
+        """The next frame for the lower layer; report its fate with :meth:`lower_layer`."""
+        return self._outbox.popleft() if self._outbox else None
+
+    def take_notices(self) -> list[Notice]:
+        notices = list(self._notices)
+        self._notices.clear()
+        return notices
+
+    @property
+    def can_accept_ad(self) -> bool:
+        """True when a new AD request would be queued rather than rejected (E19, not E20)."""
+        return self.wait_queue is None and self.state in (
+            FopState.ACTIVE, FopState.RETRANSMIT_WITHOUT_WAIT, FopState.RETRANSMIT_WITH_WAIT)
+
+    @property
+    def outstanding(self) -> int:
+        return _mod(self.v_s, self.nn_r)
+
+    # --- higher-layer requests (E19-E22) -------------------------------------------------------
+
+    def request_ad(self, fdu: bytes, tag: Any = None) -> None:
+        if self.wait_queue is not None or self.state in (
+                FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC, FopState.INITIAL):
+            self._notify(NoticeKind.REJECT, "fdu", tag)  # E20, or E19 in S4-S6
+            return
+        self.wait_queue = (fdu, tag)  # E19
+        if self.state is not FopState.RETRANSMIT_WITH_WAIT:
+            self._look_for_fdu()
+
+    def request_bd(self, fdu: bytes, tag: Any = None) -> None:
+        if not self.bd_out_ready:  # E22
+            self._notify(NoticeKind.REJECT, "fdu", tag)
+            return
+        self._notify(NoticeKind.ACCEPT, "fdu", tag)  # E21, in every state
+        frame = TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.BD, 0, fdu,
+                        self.config.segment)
+        self.bd_out_ready = False
+        self._emit(FrameType.BD, self._pack(frame))
+
+    # --- directives (E23-E40) ------------------------------------------------------------------
+
+    def initiate_ad(self, mode: InitiateMode, tag: Any = None, v_r: int | None = None) -> None:
+        if self.state is not FopState.INITIAL:
+            self._notify(NoticeKind.REJECT, "directive", tag)
+            return
+        bc_modes = (InitiateMode.WITH_UNLOCK, InitiateMode.WITH_SET_VR)
+        if mode in bc_modes and not self.bc_out_ready:  # E26, E28
+            self._notify(NoticeKind.REJECT, "directive", tag)
+            return
+        if mode is InitiateMode.WITH_SET_VR and (v_r is None or not 0 <= v_r <= 0xFF):
+            self._notify(NoticeKind.REJECT, "directive", tag)  # E40
+            return
+        self._notify(NoticeKind.ACCEPT, "directive", tag)
+        self._initialise()
+        if mode is InitiateMode.WITHOUT_CLCW_CHECK:  # E23
+            self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", tag)
+            self.state = FopState.ACTIVE
+            return
+        self._directive_pending, self._directive_tag = True, tag
+        if mode is InitiateMode.WITH_CLCW_CHECK:  # E24
+            self._start_timer()
+            self.state = FopState.INITIALISING_WITHOUT_BC
+            return
+        if mode is InitiateMode.WITH_SET_VR:  # E27
+            assert v_r is not None
+            self.v_s = self.nn_r = v_r
+            self._sync_floor = None
+            command: Unlock | SetVr = SetVr(v_r)
+        else:  # E25
+            command = Unlock()
+        self._transmit_bc(command)
+        self.state = FopState.INITIALISING_WITH_BC
+
+    def terminate(self, tag: Any = None) -> None:
+        """E29: stop the AD service, negatively confirming everything outstanding."""
+        self._notify(NoticeKind.ACCEPT, "directive", tag)
+        if self.state is not FopState.INITIAL:
+            self._alert(AlertReason.TERM)
+        self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", tag)
+
+    def resume(self, tag: Any = None) -> None:
+        """E30-E34: resume a suspended AD service in the state it was suspended from."""
+        if self.state is not FopState.INITIAL or self.suspend_state == 0:
+            self._notify(NoticeKind.REJECT, "directive", tag)
+            return
+        self._notify(NoticeKind.ACCEPT, "directive", tag)
+        resumed = FopState(self.suspend_state)
+        self._start_timer()
+        self.suspend_state = 0
+        self.state = resumed
+        self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", tag)
+
+    def set_v_s(self, value: int, tag: Any = None) -> None:
+        """E35: only in S6 and not suspended."""
+        if self.state is not FopState.INITIAL or self.suspend_state != 0 or not 0 <= value <= 0xFF:
+            self._notify(NoticeKind.REJECT, "directive", tag)
+            return
+        self._notify(NoticeKind.ACCEPT, "directive", tag)
+        self.v_s = self.nn_r = value
+        self._sync_floor = None  # the operator has said where the spacecraft stands
+        self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", tag)
+
+    def set_window(self, k: int, tag: Any = None) -> None:  # E36
+        self._set("k", k, 1 <= k <= 255, tag)
+
+    def set_t1(self, seconds: float, tag: Any = None) -> None:  # E37
+        self._set("t1_initial", seconds, seconds > 0, tag)
+
+    def set_transmission_limit(self, limit: int, tag: Any = None) -> None:  # E38
+        self._set("transmission_limit", limit, limit >= 1, tag)
+
+    def set_timeout_type(self, timeout_type: int, tag: Any = None) -> None:  # E39
+        self._set("timeout_type", timeout_type, timeout_type in (0, 1), tag)
+
+    def _set(self, name: str, value: Any, valid: bool, tag: Any) -> None:
+        if not valid:  # out-of-range values are invalid directives (E40)
+            self._notify(NoticeKind.REJECT, "directive", tag)
+            return
+        self._notify(NoticeKind.ACCEPT, "directive", tag)
+        setattr(self, name, value)
+        self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", tag)
+
+    # --- CLCW (E1-E15, E101-E103) --------------------------------------------------------------
+
+    def on_clcw(self, clcw: Clcw) -> None:
+        if clcw.virtual_channel_id != self.config.virtual_channel_id or clcw.cop_in_effect != COP_1:
+            return  # another channel's report: not for this FOP (5.3.2)
+        self.counters.inc("clcw")
+        s = self.state
+        if s is FopState.INITIAL:
+            return  # every CLCW event is ignored in S6
+        if clcw.lockout:  # E14
+            if s is not FopState.INITIALISING_WITH_BC:
+                self._alert(AlertReason.LOCKOUT)
+            return
+        adopting = s is FopState.INITIALISING_WITHOUT_BC and self.config.sync_from_clcw
+        if adopting and not self._adopt(clcw.report_value):
+            self.counters.inc("stale_clcw_ignored")
+            return
+        n_r = clcw.report_value
+        if n_r == self.v_s:
+            self._all_acknowledged(clcw)
+        elif _mod(n_r, self.nn_r) < _mod(self.v_s, self.nn_r):
+            self._some_outstanding(clcw)
+        elif s is not FopState.INITIALISING_WITH_BC:  # E13
+            self._alert(AlertReason.NNR)
+
+    def _all_acknowledged(self, clcw: Clcw) -> None:
+        s = self.state
+        if clcw.retransmit:  # E4
+            if s is not FopState.INITIALISING_WITH_BC:
+                self._alert(AlertReason.SYNCH)
+            return
+        if clcw.wait:  # E3
+            self._alert(AlertReason.CLCW)
+            return
+        if clcw.report_value == self.nn_r:  # E1
+            if s in (FopState.RETRANSMIT_WITHOUT_WAIT, FopState.RETRANSMIT_WITH_WAIT):
+                self._alert(AlertReason.SYNCH)
+            elif s in (FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC):
+                if s is FopState.INITIALISING_WITH_BC:
+                    self._release_bc()
+                self._cancel_timer()
+                self._confirm_directive()
+                self.state = FopState.ACTIVE
+            return
+        if s in (FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC):
+            self.counters.inc("not_applicable")  # E2 cannot occur in S4/S5
+            return
+        self._remove_acknowledged(clcw.report_value)  # E2
+        self._cancel_timer()
+        self.state = FopState.ACTIVE
+        self._look_for_fdu()
+
+    def _some_outstanding(self, clcw: Clcw) -> None:
+        s = self.state
+        if s in (FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC):
+            self.counters.inc("not_applicable")  # E5-E12, E101-E103 cannot occur in S4/S5
+            return
+        n_r = clcw.report_value
+        new_acks = n_r != self.nn_r
+        if not clcw.retransmit:
+            if clcw.wait:  # E7
+                self._alert(AlertReason.CLCW)
+            elif not new_acks:  # E5
+                if s is not FopState.ACTIVE:
+                    self._alert(AlertReason.SYNCH)
+            else:  # E6
+                self._remove_acknowledged(n_r)
+                self.state = FopState.ACTIVE
+                self._look_for_fdu()
+            return
+        if self.transmission_limit == 1:  # E101, E102
+            if new_acks:
+                self._remove_acknowledged(n_r)
+            self._alert(AlertReason.LIMIT)
+            return
+        if new_acks:
+            self._remove_acknowledged(n_r)
+            if clcw.wait:  # E9
+                self.state = FopState.RETRANSMIT_WITH_WAIT
+            else:  # E8
+                self._initiate_ad_retransmission()
+                self.state = FopState.RETRANSMIT_WITHOUT_WAIT
+                self._look_for_fdu()
+            return
+        if clcw.wait:  # E11, E103
+            self.state = FopState.RETRANSMIT_WITH_WAIT
+            return
+        if self.transmission_count < self.transmission_limit:  # E10
+            if s is not FopState.RETRANSMIT_WITHOUT_WAIT:
+                self._initiate_ad_retransmission()
+                self.state = FopState.RETRANSMIT_WITHOUT_WAIT
+                self._look_for_fdu()
+            return
+        self.state = FopState.RETRANSMIT_WITHOUT_WAIT  # E12: wait for T1 to decide
+
+    # --- timer (E16-E18, E104) -----------------------------------------------------------------
+
+    def poll_timer(self) -> None:
+        """Call regularly: handles the expiry of T1 if its deadline has passed."""
+        if self.timer_deadline is None or self.clock() < self.timer_deadline:
+            return
+        self.timer_deadline = None
+        self.counters.inc("t1_expired")
+        s = self.state
+        if s is FopState.INITIAL:
+            return
+        if self.transmission_count < self.transmission_limit:
+            if s in (FopState.ACTIVE, FopState.RETRANSMIT_WITHOUT_WAIT):  # E16, E104
+                self._initiate_ad_retransmission()
+                self._look_for_fdu()
+            elif s is FopState.INITIALISING_WITHOUT_BC:
+                if self.timeout_type == 0:
+                    self._alert(AlertReason.T1)
+                else:
+                    self._suspend(4)
+            elif s is FopState.INITIALISING_WITH_BC:
+                self._initiate_bc_retransmission()
+                self._look_for_directive()
+            return  # S3 ignores it: FARM has no buffer, retransmitting is pointless
+        if self.timeout_type == 0 or s is FopState.INITIALISING_WITH_BC:  # E17, and E18 in S5
+            self._alert(AlertReason.T1)
+        else:  # E18
+            self._suspend(int(s))
+
+    # --- lower layer (E41-E46) -----------------------------------------------------------------
+
+    def lower_layer(self, frame_type: FrameType, accepted: bool) -> None:
+        if not accepted:  # E42, E44, E46
+            self._alert(AlertReason.LLIF)
+            return
+        if frame_type is FrameType.AD:  # E41
+            self.ad_out_ready = True
+            if self.state in (FopState.ACTIVE, FopState.RETRANSMIT_WITHOUT_WAIT):
+                self._look_for_fdu()
+        elif frame_type is FrameType.BC:  # E43
+            self.bc_out_ready = True
+            if self.state is FopState.INITIALISING_WITH_BC:
+                self._look_for_directive()
+        else:  # E45
+            self.bd_out_ready = True
+
+    # --- actions (5.2) -------------------------------------------------------------------------
+
+    def _look_for_fdu(self) -> None:
+        if not self.ad_out_ready:
+            return
+        for sent in self.sent_queue:
+            if sent.to_be_retransmitted and sent.frame_type is FrameType.AD:
+                sent.to_be_retransmitted = False
+                self.ad_out_ready = False
+                self.counters.inc("ad_retransmitted")
+                self._emit(FrameType.AD, sent.raw)
+                return
+        if self.wait_queue is not None and self.outstanding < self.k:
+            fdu, tag = self.wait_queue
+            self.wait_queue = None
+            self._notify(NoticeKind.ACCEPT, "fdu", tag)
+            self._transmit_ad(fdu, tag)
+
+    def _look_for_directive(self) -> None:
+        if not self.bc_out_ready:
+            return
+        for sent in self.sent_queue:
+            if sent.frame_type is FrameType.BC and sent.to_be_retransmitted:
+                sent.to_be_retransmitted = False
+                self.bc_out_ready = False
+                self._emit(FrameType.BC, sent.raw)
+                return
+
+    def _transmit_ad(self, fdu: bytes, tag: Any) -> None:
+        frame = TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.AD, self.v_s, fdu,
+                        self.config.segment)
+        raw = self._pack(frame)
+        if not self.sent_queue:
+            self.transmission_count = 1
+        self.sent_queue.append(_Sent(FrameType.AD, self.v_s, raw, tag))
+        self.v_s = (self.v_s + 1) & 0xFF
+        self._start_timer()
+        self.ad_out_ready = False
+        self.counters.inc("ad_sent")
+        self._emit(FrameType.AD, raw)
+
+    def _transmit_bc(self, command: Unlock | SetVr) -> None:
+        frame = TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.BC, 0,
+                        encode_control(command))
+        raw = frame.pack()  # BC frames travel in clear: no SDLS
+        self.sent_queue.append(_Sent(FrameType.BC, 0, raw, None))
+        self.transmission_count = 1
+        self._start_timer()
+        self.bc_out_ready = False
+        self.counters.inc("bc_sent")
+        self._emit(FrameType.BC, raw)
+
+    def _pack(self, frame: TcFrame) -> bytes:
+        return (self.protect(frame) if self.protect else frame).pack()
+
+    def _initiate_ad_retransmission(self) -> None:
+        self.transmission_count += 1
+        self._start_timer()
+        for sent in self.sent_queue:
+            if sent.frame_type is FrameType.AD:
+                sent.to_be_retransmitted = True
+
+    def _initiate_bc_retransmission(self) -> None:
+        self.transmission_count += 1
+        self._start_timer()
+        for sent in self.sent_queue:
+            if sent.frame_type is FrameType.BC:
+                sent.to_be_retransmitted = True
+
+    def _remove_acknowledged(self, n_r: int) -> None:
+        acknowledged = _mod(n_r, self.nn_r)
+        while self.sent_queue and self.sent_queue[0].frame_type is FrameType.AD and \
+                _mod(self.sent_queue[0].n_s, self.nn_r) < acknowledged:
+            sent = self.sent_queue.popleft()
+            self.counters.inc("ad_confirmed")
+            self._notify(NoticeKind.POSITIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s)
+        self.nn_r = n_r
+        self.transmission_count = 1
+
+    def _release_bc(self) -> None:
+        self.sent_queue = deque(s for s in self.sent_queue if s.frame_type is not FrameType.BC)
+
+    def _purge_sent_queue(self) -> None:
+        for sent in self.sent_queue:
+            if sent.frame_type is FrameType.AD:
+                self._notify(NoticeKind.NEGATIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s)
+        self.sent_queue.clear()
+        self.nn_r = self.v_s
+
+    def _purge_wait_queue(self) -> None:
+        if self.wait_queue is not None:
+            self._notify(NoticeKind.REJECT, "fdu", self.wait_queue[1])
+            self.wait_queue = None
+
+    def _initialise(self) -> None:
+        self._purge_sent_queue()
+        self._purge_wait_queue()
+        self.transmission_count = 1
+        self.suspend_state = 0
+
+    def _adopt(self, n_r: int) -> bool:
+        """Initial synchronisation: take V(S) from a CLCW unless it predates what we know."""
+        if self._sync_floor is not None:
+            floor, outstanding = self._sync_floor
+            if _mod(n_r, floor) > outstanding:
+                return False
+        self.v_s = self.nn_r = n_r
+        return True
+
+    def _alert(self, reason: AlertReason) -> None:
+        if self.state in (FopState.ACTIVE, FopState.RETRANSMIT_WITHOUT_WAIT, FopState.RETRANSMIT_WITH_WAIT):
+            self._sync_floor = (self.nn_r, self.outstanding)
+        self._cancel_timer()
+        self._purge_sent_queue()
+        self._purge_wait_queue()
+        if self._directive_pending:
+            self._notify(NoticeKind.NEGATIVE_CONFIRM, "directive", self._directive_tag)
+            self._directive_pending = False
+        self.last_alert = reason
+        self.counters.inc(f"alert_{reason.value}")
+        self._notify(NoticeKind.ALERT, "service", reason=reason)
+        self.state = FopState.INITIAL
+
+    def _suspend(self, from_state: int) -> None:
+        self.suspend_state = from_state
+        self.counters.inc("suspended")
+        self._notify(NoticeKind.SUSPEND, "service")
+        self.state = FopState.INITIAL
+
+    def _confirm_directive(self) -> None:
+        if self._directive_pending:
+            self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", self._directive_tag)
+            self._directive_pending = False
+
+    def _start_timer(self) -> None:
+        self.timer_deadline = self.clock() + self.t1_initial
+
+    def _cancel_timer(self) -> None:
+        self.timer_deadline = None
+
+    def _emit(self, frame_type: FrameType, raw: bytes) -> None:
+        self._outbox.append((frame_type, raw))
+
+    def _notify(self, kind: NoticeKind, subject: str, tag: Any = None, reason: AlertReason | None = None,
+                n_s: int | None = None) -> None:
+        self._notices.append(Notice(kind, subject, tag, reason, n_s))
+
