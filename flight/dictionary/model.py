@@ -92,7 +92,7 @@ class Mission:
     apids: dict[str, int]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Dictionary:
     mission: Mission
     commands: tuple[Command, ...]

@@ -236,7 +236,6 @@ class Fop:
             return
         self._notify(NoticeKind.ACCEPT, "directive", tag)
         self.v_s = self.nn_r = value
-        self._sync_floor = None  # the operator has said where the spacecraft stands
         self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", tag)
 
     def set_window(self, k: int, tag: Any = None) -> None:  # E36

@@ -51,9 +51,9 @@ class VirtualChannelDemux:
             self.counters.inc(f"rejected_{exc.field}")
             raise
         self.counters.inc("frames")
-        self._check_master_count(frame.master_channel_frame_count)
+        fresh = self._check_master_count(frame.master_channel_frame_count)
         result = DemuxResult(frame)
-        if frame.ocf is not None:
+        if frame.ocf is not None and fresh:
             try:
                 result.clcw = self.last_clcw = Clcw.unpack(frame.ocf)
             except ClcwError:
@@ -65,11 +65,21 @@ class VirtualChannelDemux:
         result.packets = self._extract(frame)
         return result
 
-    def _check_master_count(self, count: int) -> None:
+    def _check_master_count(self, count: int) -> bool:
+        """Count master-channel gaps; False for a frame older than one already seen.
+
+        A late (reordered or duplicated) frame carries a stale CLCW: handing it to FOP-1 would
+        acknowledge the past, so its OCF is ignored.
+        """
         if self._expected_mc is not None and count != self._expected_mc:
+            ahead = (count - self._expected_mc) & 0xFF
+            if ahead >= 128:
+                self.counters.inc("mc_stale_frames")
+                return False
             self.counters.inc("mc_gaps")
-            self.counters.inc("mc_frames_missing", (count - self._expected_mc) & 0xFF)
+            self.counters.inc("mc_frames_missing", ahead)
         self._expected_mc = (count + 1) & 0xFF
+        return True
 
     def _vc(self, frame: TmFrame) -> _VcState:
         return self._vcs.setdefault(frame.virtual_channel_id, _VcState())

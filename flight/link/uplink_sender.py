@@ -1,0 +1,206 @@
+"""The ground end of the uplink: packets → FOP-1 (with SDLS ApplySecurity) → TC frames → CLTUs.
+
+FOP-1 holds one FDU in its Wait_Queue; this class keeps the operator's queue behind it and feeds it
+as FOP-1 accepts. It also recovers from COP-1 alerts without losing or repeating a command:
+
+* the FDUs an Alert purges keep the N(S) they were sent with ("limbo");
+* the service is re-initiated: with CLCW check, adopting V(S) from the first fresh CLCW (FOP-1 refuses
+  one older than the acknowledged point), or, when FARM-1 reports Lockout, Retransmit or Wait, with
+  Unlock after Set V(S) to the V(R) it reports;
+* once the spacecraft has confirmed its V(R) (the initiation completes), the limbo FDUs below it were
+  delivered (only their acknowledgement was lost); the others are sent again, first, with the same
+  N(S) as before, so a late copy of an old frame and its resend are the same frame to FARM-1, which
+  takes exactly one of them.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flight.counters import Counters
+from flight.link.clcw import Clcw
+from flight.link.cltu import CltuCodec, CltuConfig
+from flight.link.config import LinkConfig
+from flight.link.fop import AlertReason, Fop, FopConfig, FopState, InitiateMode, NoticeKind
+from flight.link.sdls import Sdls
+from flight.link.tcframe import SegmentHeader
+
+
+class SenderEventKind(enum.Enum):
+    ACCEPTED = "accepted"  # FOP-1 took the packet into a frame
+    CONFIRMED = "confirmed"  # a CLCW acknowledged it: FARM-1 has it
+    ALERT = "alert"  # COP-1 alert; recovery follows when enabled
+    SUSPENDED = "suspended"
+    SYNCHRONISED = "synchronised"  # the AD service is (again) active
+
+
+@dataclass(frozen=True, slots=True)
+class SenderEvent:
+    kind: SenderEventKind
+    tag: Any = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class _Fdu:
+    packet: bytes
+    tag: Any
+
+
+def _mod(a: int, b: int) -> int:
+    return (a - b) & 0xFF
+
+
+class UplinkSender:
+    def __init__(self, config: LinkConfig, clock: Callable[[], float], sdls: Sdls | None,
+                 auto_recover: bool = True) -> None:
+        channel = config.channel(config.fop.vcid)
+        segment = SegmentHeader() if channel is not None and channel.segmented else None
+        fop_config = FopConfig(config.spacecraft_id, config.fop.vcid, config.fop.window, config.fop.t1,
+                               config.fop.transmission_limit, config.fop.timeout_type, segment)
+        self.fop = Fop(fop_config, clock, protect=sdls.apply if sdls else None)
+        self.cltu = CltuCodec(CltuConfig(config.tc.randomize, config.tc.correct_errors)) if config.tc.cltu else None
+        self.auto_recover = auto_recover
+        self.last_clcw: Clcw | None = None
+        self._queue: deque[_Fdu] = deque()
+        self._inflight: dict[int, _Fdu] = {}
+        self._limbo: list[tuple[int, _Fdu]] = []
+        self._ids = itertools.count()
+        self._events: deque[SenderEvent] = deque()
+        self._started = False
+        self.counters = Counters("uplink")
+
+    # --- operator side -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Initiate the AD service, synchronising V(S) from the spacecraft's first CLCW."""
+        self._started = True
+        self.fop.initiate_ad(InitiateMode.WITH_CLCW_CHECK, tag="initiate")
+        self._service()
+
+    def send(self, packet: bytes, tag: Any = None) -> None:
+        """Queue a packet for sequence-controlled (AD) delivery: exactly once, in order."""
+        self._queue.append(_Fdu(packet, tag))
+        self.counters.inc("queued")
+        self._service()
+
+    def send_expedited(self, packet: bytes, tag: Any = None) -> None:
+        """Send a packet in a BD frame: bypasses FARM-1 checks, even in Lockout; no retransmission."""
+        self.fop.request_bd(packet, tag)
+        self._service()
+
+    def take_events(self) -> list[SenderEvent]:
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    @property
+    def pending(self) -> int:
+        """Packets not yet acknowledged by the spacecraft."""
+        return len(self._queue) + len(self._inflight) + len(self._limbo) + (self.fop.wait_queue is not None)
+
+    # --- link side -----------------------------------------------------------------------------
+
+    def on_clcw(self, clcw: Clcw) -> None:
+        self.last_clcw = clcw
+        self.fop.on_clcw(clcw)
+        self._service()
+
+    def poll(self) -> None:
+        self.fop.poll_timer()
+        self._service()
+
+    def take_frames(self) -> list[bytes]:
+        """Frames ready for the radio, CLTU-encoded when configured; the lower layer accepts each."""
+        out = []
+        while (item := self.fop.take_frame()) is not None:
+            kind, raw = item
+            out.append(self.cltu.encode(raw) if self.cltu else raw)
+            self.fop.lower_layer(kind, accepted=True)  # the ZMQ queue has taken it
+            self._service()
+        return out
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _service(self) -> None:
+        """Handle FOP-1's notices, feed it from the queue, recover when it has stopped."""
+        while True:
+            notices = self.fop.take_notices()
+            for notice in notices:
+                self._handle(notice.kind, notice.subject, notice.tag, notice.reason, notice.n_s)
+            fed = False
+            while self._queue and self.fop.can_accept_ad:
+                fdu = self._queue.popleft()
+                fdu_id = next(self._ids)
+                self._inflight[fdu_id] = fdu
+                self.fop.request_ad(fdu.packet, fdu_id)
+                fed = True
+            if not notices and not fed:
+                break
+        self._recover()
+
+    def _handle(self, kind: NoticeKind, subject: str, tag: Any, reason: AlertReason | None,
+                n_s: int | None) -> None:
+        if subject == "fdu" and isinstance(tag, int) and tag in self._inflight:
+            if kind is NoticeKind.ACCEPT:
+                self._event(SenderEventKind.ACCEPTED, self._inflight[tag].tag)
+            elif kind is NoticeKind.POSITIVE_CONFIRM:
+                self._confirmed(self._inflight.pop(tag))
+            elif kind is NoticeKind.NEGATIVE_CONFIRM and n_s is not None:
+                self._limbo.append((n_s, self._inflight.pop(tag)))
+            elif kind is NoticeKind.REJECT:  # the Wait_Queue was purged: the FDU was never sent
+                self._queue.appendleft(self._inflight.pop(tag))
+        elif kind is NoticeKind.ALERT and reason is not None:
+            self.counters.inc(f"alert_{reason.value}")
+            self._event(SenderEventKind.ALERT, detail=reason.value)
+        elif kind is NoticeKind.SUSPEND:
+            self._event(SenderEventKind.SUSPENDED)
+        elif subject == "directive" and kind is NoticeKind.POSITIVE_CONFIRM and tag in ("initiate", "recover"):
+            self._reconcile(self.fop.v_s)
+            self._event(SenderEventKind.SYNCHRONISED, detail=f"V(S)={self.fop.v_s}")
+
+    def _confirmed(self, fdu: _Fdu) -> None:
+        self.counters.inc("confirmed")
+        self._event(SenderEventKind.CONFIRMED, fdu.tag)
+
+    def _reconcile(self, v_r: int) -> None:
+        """Split limbo at the spacecraft's V(R): delivered below it, resent (first, same order) above."""
+        if not self._limbo:
+            return
+        base = self._limbo[0][0]
+        delivered = _mod(v_r, base)
+        if delivered > len(self._limbo):
+            delivered = 0  # V(R) is outside what we sent: FARM took none of them
+        for _, fdu in self._limbo[:delivered]:
+            self.counters.inc("confirmed_by_resync")
+            self._confirmed(fdu)
+        for _, fdu in reversed(self._limbo[delivered:]):
+            self.counters.inc("resent_after_alert")
+            self._queue.appendleft(fdu)
+        self._limbo.clear()
+
+    def _recover(self) -> None:
+        fop = self.fop
+        if not (self._started and self.auto_recover) or fop.state is not FopState.INITIAL or fop.suspend_state:
+            return
+        if fop.last_alert is AlertReason.TERM:
+            return  # the operator stopped the service on purpose
+        self.counters.inc("recoveries")
+        clcw = self.last_clcw
+        if clcw is not None and (clcw.lockout or clcw.retransmit or clcw.wait):
+            # FARM-1 is not clean: a CLCW check would only alert again. Unlock clears its flags;
+            # V(S) starts at the V(R) it reports, and limbo is settled once it confirms that V(R).
+            fop.set_v_s(clcw.report_value)
+            fop.initiate_ad(InitiateMode.WITH_UNLOCK, tag="recover")
+        else:
+            fop.initiate_ad(InitiateMode.WITH_CLCW_CHECK, tag="recover")
+        for notice in fop.take_notices():
+            self._handle(notice.kind, notice.subject, notice.tag, notice.reason, notice.n_s)
+
+    def _event(self, kind: SenderEventKind, tag: Any = None, detail: str = "") -> None:
+        self._events.append(SenderEvent(kind, tag, detail))
