@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from flight.link.errors import ConfigError, LinkError
-from flight.link.sdls import SecurityAssociation, ServiceType
+from flight.link.keys import KeyRing
+from flight.link.sdls import Sdls, SecurityAssociation, ServiceType
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,9 +74,13 @@ class TmSettings:
     frame_interval: float = 0.05  # seconds between frames when idle: keeps the CLCW fresh
 
 
+DEFAULT_ASSOCIATION = SecurityAssociation(spi=1, key_id="tc-0", virtual_channel_ids=(0,))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SdlsSettings:
-    associations: tuple[SecurityAssociation, ...] = ()
+    # Commanding is authenticated unless a configuration says otherwise, in so many words.
+    associations: tuple[SecurityAssociation, ...] = (DEFAULT_ASSOCIATION,)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -167,3 +172,13 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
 
 def _fail(where: str, expected: str, value: Any) -> Any:
     raise ConfigError(f"{where}: expected {expected}, got {type(value).__name__}")
+
+
+def build_sdls(config: LinkConfig) -> Sdls | None:
+    """SDLS for the configured associations, keys from the key file; None when none are configured."""
+    if not config.sdls.associations:
+        return None
+    path = config.keys_path()
+    if path is None:
+        raise ConfigError("sdls.associations are configured but keys_file is not set")
+    return Sdls(list(config.sdls.associations), KeyRing.load(path))

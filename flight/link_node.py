@@ -1,0 +1,123 @@
+"""The payload's end of the link, without sockets: uplink in, commands decoded, telemetry out.
+
+It runs CLTUs through the uplink stack, decodes each telecommand against the dictionary, reports
+PUS 1 acceptance (or failure, with a reason code and the offending field) and completion, answers
+PING with TM[17,2], and builds the downlink frames whose OCF carries FARM-1's CLCW. The supervisor
+grows from here; the ``flight link`` command runs it over ZeroMQ.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spacepackets.ecss import PusTc
+from spacepackets.ecss.pus_1_verification import (
+    ErrorCode,
+    FailureNotice,
+    MessageSubtype,
+    RequestId,
+    Service1Tm,
+    VerificationParams,
+)
+
+from flight.counters import Counters
+from flight.dictionary import Dictionary, decode_app_data
+from flight.link.config import LinkConfig
+from flight.link.errors import CommandError, LinkError
+from flight.link.pus import SequenceCounter, build_tm, parse_tc
+from flight.link.sdls import Sdls
+from flight.link.tmframe import TmChannelFormat
+from flight.link.uplink_receiver import UplinkReceiver
+from flight.link.vcmux import VirtualChannelMux
+
+REALTIME_VC = 0
+FAILURE_CODE_BITS = 8
+
+
+class FailureCode(enum.IntEnum):
+    """Reason codes in PUS 1 failure reports."""
+
+    MALFORMED_PACKET = 1
+    UNKNOWN_COMMAND = 2
+    BAD_ARGUMENT = 3
+    NOT_ALLOWED = 4
+    EXECUTION_ERROR = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A telecommand as it reached the payload, accepted or not."""
+
+    apid: int
+    sequence_count: int
+    name: str | None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    failure: FailureCode | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"apid": self.apid, "sequence_count": self.sequence_count, "name": self.name,
+                "arguments": self.arguments, "accepted": self.failure is None,
+                "failure": self.failure.name.lower() if self.failure else None, "reason": self.reason}
+
+
+class LinkNode:
+    def __init__(self, config: LinkConfig, dictionary: Dictionary, sdls: Sdls | None,
+                 clock: Callable[[], float]) -> None:
+        self.dictionary = dictionary
+        self.clock = clock
+        self.receiver = UplinkReceiver(config, sdls)
+        fmt = TmChannelFormat(config.spacecraft_id, config.tm.frame_length, config.tm.ocf, config.tm.fecf)
+        self.mux = VirtualChannelMux(fmt, ocf_source=self.receiver.clcw_bytes)
+        self.sequence = SequenceCounter()
+        self.counters = Counters("cmd")
+        self._time = dictionary.mission.tm_time
+
+    def on_uplink(self, raw: bytes) -> list[Arrival]:
+        """Take one CLTU or frame from the radio; return the commands it completed."""
+        self.receiver.receive(raw)
+        return [self._dispatch(d.packet) for d in self.receiver.take_packets()]
+
+    def next_frame(self) -> bytes:
+        return self.mux.next_frame()
+
+    def _timestamp(self) -> bytes:
+        return self._time.encode(self.clock())
+
+    def _dispatch(self, packet: bytes) -> Arrival:
+        try:
+            tc = parse_tc(packet)
+        except LinkError as exc:
+            self.counters.inc("rejected")
+            apid = ((packet[0] & 0x07) << 8 | packet[1]) if len(packet) >= 2 else 0
+            return Arrival(apid, 0, None, failure=FailureCode.MALFORMED_PACKET, reason=str(exc))
+        try:
+            decoded = decode_app_data(self.dictionary, tc.service, tc.message_subtype, tc.app_data)
+        except CommandError as exc:
+            code = FailureCode.UNKNOWN_COMMAND if exc.field == "opcode" else FailureCode.BAD_ARGUMENT
+            self.counters.inc("rejected")
+            self._verification(tc, MessageSubtype.TM_ACCEPTANCE_FAILURE, code, exc.field)
+            return Arrival(tc.apid, tc.seq_count, None, failure=code, reason=str(exc))
+        self.counters.inc("accepted")
+        self._verification(tc, MessageSubtype.TM_ACCEPTANCE_SUCCESS)
+        if decoded.command.name == "PING":
+            self._send(tc.apid, 17, 2, b"")
+        self._verification(tc, MessageSubtype.TM_COMPLETION_SUCCESS)
+        return Arrival(tc.apid, tc.seq_count, decoded.command.name, decoded.arguments)
+
+    def _verification(self, tc: PusTc, subtype: MessageSubtype, code: FailureCode | None = None,
+                      field_name: str = "") -> None:
+        notice = None
+        if code is not None:
+            notice = FailureNotice(ErrorCode(FAILURE_CODE_BITS, int(code)), field_name.encode()[:64])
+        tm = Service1Tm(tc.apid, subtype, self._timestamp(),
+                        VerificationParams(RequestId.from_pus_tc(tc), failure_notice=notice),
+                        seq_count=self.sequence.next(tc.apid))
+        self.mux.push(REALTIME_VC, tm.pack())
+
+    def _send(self, apid: int, service: int, subtype: int, data: bytes) -> None:
+        self.mux.push(REALTIME_VC, build_tm(apid, service, subtype, data, self._timestamp(),
+                                            self.sequence.next(apid)))

@@ -1,0 +1,71 @@
+"""``flight link``: the payload's link end as a process, over ZeroMQ.
+
+Frames from the uplink go through :class:`~flight.link_node.LinkNode`; a TM frame goes down after
+every uplink burst (so FOP-1 hears the CLCW at once), whenever telemetry is queued, and otherwise
+every ``tm.frame_interval`` seconds, as a fixed-rate downlink would keep the CLCW fresh.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import zmq
+
+from flight.dictionary import Dictionary
+from flight.link.config import LinkConfig, build_sdls
+from flight.link.transport import Endpoint, FrameReceiver, FrameSender
+from flight.link_node import LinkNode
+
+
+def run_link_node(config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, downlink: Endpoint,
+                  arrivals: Path | None = None, duration: float | None = None, out: TextIO = sys.stdout) -> int:
+    sdls = build_sdls(config)
+    ctx = zmq.Context()
+    rx = FrameReceiver(ctx, uplink, "radio_up")
+    tx = FrameSender(ctx, downlink, "radio_down")
+    node = LinkNode(config, dictionary, sdls, time.time)
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log = arrivals.open("a", buffering=1) if arrivals else None
+    interval = config.tm.frame_interval
+    end = time.monotonic() + duration if duration else None
+    next_frame = time.monotonic()
+    try:
+        while not stopping and (end is None or time.monotonic() < end):
+            raw = rx.recv(max(0.0, next_frame - time.monotonic()))
+            heard = raw is not None
+            while raw is not None:
+                for arrival in node.on_uplink(raw):
+                    line = json.dumps(arrival.as_dict())
+                    print(f"ARRIVED {line}", file=out, flush=True)
+                    if log:
+                        log.write(line + "\n")
+                raw = rx.recv(0)
+            if heard or node.mux.has_data() or time.monotonic() >= next_frame:
+                tx.send(node.next_frame())
+                next_frame = time.monotonic() + interval
+    finally:
+        counters = {**node.receiver.counters.snapshot(), **node.counters.snapshot(),
+                    **node.mux.counters.snapshot(), **tx.counters.snapshot(), **rx.counters.snapshot()}
+        for farm in node.receiver.farms.values():
+            counters.update(farm.counters.snapshot())
+        if sdls:
+            counters.update(sdls.counters.snapshot())
+        print(json.dumps({"counters": counters}), file=out, flush=True)
+        if log:
+            log.close()
+        rx.close()
+        tx.close()
+        ctx.term()
+    return 0

@@ -1,0 +1,1 @@
+"""Zenith ground segment: the operators' end of the link."""
