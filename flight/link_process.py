@@ -62,6 +62,8 @@ def run_link_node(config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, 
             counters.update(farm.counters.snapshot())
         if sdls:
             counters.update(sdls.counters.snapshot())
+        if node.receiver.cltu:
+            counters.update(node.receiver.cltu.counters.snapshot())
         print(json.dumps({"counters": counters}), file=out, flush=True)
         if log:
             log.close()

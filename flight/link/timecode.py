@@ -8,6 +8,7 @@ as PUS-C allows; its value would be 0x2E.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from flight.link.errors import TimeCodeError
@@ -21,6 +22,9 @@ class CucFormat:
     def __post_init__(self) -> None:
         if not 1 <= self.coarse_octets <= 4 or not 0 <= self.fine_octets <= 3:
             raise TimeCodeError("format", f"CUC {self.coarse_octets}+{self.fine_octets} octets is not allowed")
+        if self.length > 6:
+            # Times are floats here: 53 bits of mantissa hold at most 6 octets of CUC exactly.
+            raise TimeCodeError("format", f"CUC {self.coarse_octets}+{self.fine_octets} octets exceeds 6 octets")
 
     @property
     def length(self) -> int:
@@ -33,6 +37,8 @@ class CucFormat:
 
     def encode(self, seconds: float) -> bytes:
         """Seconds since the epoch to the T-field; the fine part is truncated, never rounded up."""
+        if not math.isfinite(seconds):
+            raise TimeCodeError("coarse", f"{seconds} is not a time")
         if seconds < 0:
             raise TimeCodeError("coarse", f"{seconds} s is before the epoch")
         coarse = int(seconds)

@@ -68,8 +68,12 @@ class TmFrame:
     fecf_ok: bool = True
 
     def pack(self, has_fecf: bool = True) -> bytes:
+        if not 0 <= self.spacecraft_id <= 0x3FF:
+            raise TmFrameError("spacecraft_id", f"{self.spacecraft_id} out of 0..1023")
         if not 0 <= self.virtual_channel_id <= 7:
             raise TmFrameError("virtual_channel_id", f"{self.virtual_channel_id} out of 0..7")
+        if not 0 <= self.first_header_pointer <= 0x7FF:
+            raise TmFrameError("first_header_pointer", f"{self.first_header_pointer} out of 0..0x7FF")
         first = (self.spacecraft_id << 4) | (self.virtual_channel_id << 1) | (self.ocf is not None)
         status = (
             (self.secondary_header is not None) << 15
@@ -132,6 +136,8 @@ class TmFrame:
             id_octet = raw[start]
             if id_octet >> 6:
                 raise TmFrameError("secondary_header", f"version {id_octet >> 6}, expected 0")
+            if not id_octet & 0x3F:
+                raise TmFrameError("secondary_header", "a secondary header holds at least one data octet")
             stop = start + (id_octet & 0x3F) + 1
             if stop > end:
                 raise TmFrameError("secondary_header", "secondary header runs past the data field")
