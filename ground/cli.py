@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except ZenithError as exc:
         print(f"ground: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `ground decode ... | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

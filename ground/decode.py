@@ -7,9 +7,8 @@ turns it into one line on stderr and exit code 2.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flight.dictionary import Dictionary, decode_app_data
@@ -24,6 +23,8 @@ from flight.link.tcframe import FrameType, SetVr, TcFrame
 from flight.link.tmframe import FHP_IDLE, FHP_NO_PACKET_START, TmChannelFormat, TmFrame
 from flight.link.uplink_receiver import split_packets
 from flight.link.vcdemux import VirtualChannelDemux
+from hil.link.capture import CaptureRecord
+from hil.link.faults import Fate
 
 
 @dataclass
@@ -93,17 +94,16 @@ class Decoder:
     def clcw(self, raw: bytes) -> dict[str, Any]:
         return {"clcw": Clcw.unpack(raw).as_dict()}
 
-    def capture(self, records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def capture(self, records: Iterable[CaptureRecord]) -> Iterator[dict[str, Any]]:
         """One decoded record per capture line; a layer error is reported in the record, not raised."""
         for record in records:
-            raw = bytes.fromhex(record["hex"])
-            out: dict[str, Any] = {"t": record["t"], "dir": record["dir"], "fate": record["fate"]}
+            out: dict[str, Any] = {"t": record.t, "dir": record.direction, "fate": str(record.fate)}
             try:
-                if record["dir"] == "up":
-                    out.update(self.cltu(raw) if self.config.tc.cltu else self.tc(raw))
+                if record.direction == "up":
+                    out.update(self.cltu(record.frame) if self.config.tc.cltu else self.tc(record.frame))
                 else:
-                    # Only frames the ground really received go through reassembly.
-                    out.update(self.tm(raw, reassemble=record["fate"] != "dropped"))
+                    # Only frames that reached the ground go through packet reassembly.
+                    out.update(self.tm(record.frame, reassemble=record.fate is not Fate.DROPPED))
             except LinkError as exc:
                 out["error"] = str(exc)
             yield out
@@ -188,7 +188,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
-
-
-def load_keys(path: Path | None) -> KeyRing | None:
-    return KeyRing.load(path) if path else None

@@ -104,8 +104,9 @@ def _mod(a: int, b: int) -> int:
 
 class Fop:
     def __init__(self, config: FopConfig, clock: Callable[[], float],
-                 protect: Callable[[TcFrame], TcFrame] | None = None) -> None:
-        """``protect`` is SDLS ApplySecurity, run once per frame so that retransmissions are identical."""
+                 protect: Callable[[TcFrame], bytes] | None = None) -> None:
+        """``protect`` packs a frame through SDLS ApplySecurity; it runs once per frame, so that
+        retransmissions are bit-identical."""
         self.config = config
         self.clock = clock
         self.protect = protect
@@ -452,7 +453,7 @@ class Fop:
         self._emit(FrameType.BC, raw)
 
     def _pack(self, frame: TcFrame) -> bytes:
-        return (self.protect(frame) if self.protect else frame).pack()
+        return self.protect(frame) if self.protect else frame.pack()
 
     def _initiate_ad_retransmission(self) -> None:
         self.transmission_count += 1

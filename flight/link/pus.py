@@ -60,6 +60,21 @@ class PacketHeader:
         )
 
 
+def _check_pus(raw: bytes, packet_type: int, what: str) -> None:
+    """The checks spacepackets leaves to us, on the raw header (no objects: this is the hot path)."""
+    if len(raw) < PRIMARY_HEADER_LEN:
+        raise PacketError("header", f"{len(raw)} octets is shorter than the primary header")
+    ident, _, length = _HEADER.unpack_from(raw)
+    if ident >> 13:
+        raise PacketError("version", f"packet version {ident >> 13}, expected 0")
+    if length + PRIMARY_HEADER_LEN + 1 != len(raw):
+        raise PacketError("data_length", f"header says {length + PRIMARY_HEADER_LEN + 1} octets, received {len(raw)}")
+    if (ident >> 12) & 1 != packet_type:
+        raise PacketError("packet_type", f"{'telemetry' if packet_type else 'telecommand'} where {what} was expected")
+    if not (ident >> 11) & 1:
+        raise PacketError("secondary_header_flag", f"PUS {what}s carry a secondary header")
+
+
 def split_packet(raw: bytes) -> tuple[PacketHeader, bytes]:
     """Check that ``raw`` is exactly one space packet; return its header and data field."""
     header = PacketHeader.unpack(raw)
@@ -108,11 +123,7 @@ def build_tm(apid: int, service: int, subtype: int, source_data: bytes, timestam
 
 def parse_tc(raw: bytes) -> PusTc:
     """Decode a PUS-C telecommand (CRC checked); any failure is a PacketError."""
-    header, _ = split_packet(raw)
-    if header.packet_type != 1:
-        raise PacketError("packet_type", "telemetry packet where a telecommand was expected")
-    if not header.secondary_header_flag:
-        raise PacketError("secondary_header_flag", "PUS telecommands carry a secondary header")
+    _check_pus(raw, 1, "telecommand")
     try:
         return PusTc.unpack(raw)
     except Exception as exc:  # spacepackets signals garbage with many exception types
@@ -121,11 +132,7 @@ def parse_tc(raw: bytes) -> PusTc:
 
 def parse_tm(raw: bytes, timestamp_len: int) -> PusTm:
     """Decode a PUS-C telemetry packet whose time field is ``timestamp_len`` octets."""
-    header, _ = split_packet(raw)
-    if header.packet_type != 0:
-        raise PacketError("packet_type", "telecommand where a telemetry packet was expected")
-    if not header.secondary_header_flag:
-        raise PacketError("secondary_header_flag", "PUS telemetry carries a secondary header")
+    _check_pus(raw, 0, "telemetry packet")
     try:
         return PusTm.unpack(raw, timestamp_len=timestamp_len)
     except Exception as exc:  # see parse_tc

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from flight.counters import Counters
+from flight.link.crc import crc16
 from flight.link.errors import ConfigError, SdlsError
 from flight.link.keys import KeyRing
 from flight.link.tcframe import FrameType, TcFrame
@@ -68,6 +69,9 @@ class SecurityAssociation:
             problems.append("with no sequence number the IV must be (partly) transmitted")
         if self.sn_len and self.transmitted_sn_len == 0:
             problems.append("a sequence number must be (partly) transmitted")
+        if self.sn_len and self.transmitted_iv_len < self.iv_len:
+            # Anti-replay then runs on the sequence number, leaving nothing to rebuild the IV from.
+            problems.append("an SA with a sequence number must transmit its whole IV")
         if not 4 <= self.mac_len <= FULL_MAC_LEN:
             problems.append(f"mac_len {self.mac_len} out of 4..16")
         if not 1 <= self.replay_window <= 1 << 16:
@@ -111,7 +115,7 @@ class _SaState:
     sa: SecurityAssociation
     key: bytes
     aead: AESGCM
-    mask: bytes
+    mask: bytes | None
     next_iv: int = 1
     next_sn: int = 1
     window: _ReplayWindow = field(default_factory=_ReplayWindow)
@@ -145,9 +149,10 @@ class Sdls:
         self.counters = Counters("sdls")
 
     @staticmethod
-    def _full_mask(sa: SecurityAssociation) -> bytes:
+    def _full_mask(sa: SecurityAssociation) -> bytes | None:
         # Primary header, segment header and security header: at most 5 + 1 + 2 + 12 + 8 octets.
-        return sa.abm + b"\xff" * max(0, 64 - len(sa.abm))
+        mask = sa.abm + b"\xff" * max(0, 64 - len(sa.abm))
+        return None if mask == b"\xff" * len(mask) else mask
 
     def protects(self, vcid: int) -> bool:
         return vcid in self._by_vcid
@@ -158,6 +163,20 @@ class Sdls:
         """Protect an AD or BD frame (BC frames and unprotected VCs pass through unchanged)."""
         if frame.frame_type is FrameType.BC or frame.virtual_channel_id not in self._by_vcid:
             return frame
+        _, data = self._seal_frame(frame)
+        return TcFrame(frame.spacecraft_id, frame.virtual_channel_id, frame.frame_type,
+                       frame.frame_sequence_number, data, frame.segment)
+
+    def protect(self, frame: TcFrame) -> bytes:
+        """ApplySecurity and pack in one pass: the octets to transmit (FECF over the protected frame)."""
+        if frame.frame_type is FrameType.BC or frame.virtual_channel_id not in self._by_vcid:
+            return frame.pack()
+        header, data = self._seal_frame(frame)
+        body = header + data
+        return body + crc16(body).to_bytes(2, "big")
+
+    def _seal_frame(self, frame: TcFrame) -> tuple[bytes, bytes]:
+        """The protected frame's header (its length grown by the overhead) and data field."""
         st = self._by_vcid[frame.virtual_channel_id]
         sa = st.sa
         iv = st.next_iv.to_bytes(sa.iv_len, "big")
@@ -167,19 +186,21 @@ class Sdls:
             sn = st.next_sn.to_bytes(sa.sn_len, "big")
             st.next_sn += 1
             sec_header += sn[sa.sn_len - sa.transmitted_sn_len :]
-        total = frame.length() + sa.overhead
-        aad = _masked(frame.header(total) + sec_header, st.mask)
-        body = _seal(st, iv, frame.data, aad)
+        header = frame.header(frame.length() + sa.overhead)
+        body = _seal(st, iv, frame.data, _masked(header + sec_header, st.mask))
         self.counters.inc("applied")
-        return TcFrame(frame.spacecraft_id, frame.virtual_channel_id, frame.frame_type,
-                       frame.frame_sequence_number, sec_header + body, frame.segment)
+        return header, sec_header + body
 
     # --- ProcessSecurity -----------------------------------------------------------------------
 
-    def process(self, frame: TcFrame) -> Verified:
-        """Check a received frame; raise SdlsError naming the reason (and count it) if it fails."""
+    def process(self, frame: TcFrame, header: bytes | None = None) -> Verified:
+        """Check a received frame; raise SdlsError naming the reason (and count it) if it fails.
+
+        ``header`` is the frame's received primary (and segment) header when the caller has it at
+        hand, which saves re-encoding it for the AAD.
+        """
         try:
-            return self._process(frame)
+            return self._process(frame, header)
         except SdlsError as exc:
             self.counters.inc(f"rejected_{exc.field}")
             raise
@@ -191,7 +212,7 @@ class Sdls:
         st = self._by_spi[verified.spi]
         st.window.commit(verified.replay_value, st.sa.replay_window)
 
-    def _process(self, frame: TcFrame) -> Verified:
+    def _process(self, frame: TcFrame, header: bytes | None) -> Verified:
         if frame.frame_type is FrameType.BC:
             self.counters.inc("clear_bc")
             return Verified(frame, -1, 0)
@@ -208,17 +229,16 @@ class Sdls:
         if len(data) < sa.overhead:
             raise SdlsError("truncated", f"{len(data)} octets, SA {spi} needs at least {sa.overhead}")
         pos = SPI_LEN
-        iv_value = _reconstruct(int.from_bytes(data[pos : pos + sa.transmitted_iv_len], "big"),
-                                sa.transmitted_iv_len, sa.iv_len, st.window.highest if not sa.sn_len else -1)
+        iv_value = int.from_bytes(data[pos : pos + sa.transmitted_iv_len], "big")
+        if sa.transmitted_iv_len < sa.iv_len:
+            iv_value = _reconstruct(iv_value, sa.transmitted_iv_len, sa.iv_len, st.window.highest)
         pos += sa.transmitted_iv_len
         replay_value = iv_value
         if sa.sn_len:
             replay_value = _reconstruct(int.from_bytes(data[pos : pos + sa.transmitted_sn_len], "big"),
                                         sa.transmitted_sn_len, sa.sn_len, st.window.highest)
             pos += sa.transmitted_sn_len
-            if sa.transmitted_iv_len < sa.iv_len:
-                raise SdlsError("wrong_sa", "an SA with a sequence number must transmit its whole IV")
-        aad = _masked(frame.header() + data[:pos], st.mask)
+        aad = _masked((header or frame.header()) + data[:pos], st.mask)
         iv = iv_value.to_bytes(sa.iv_len, "big")
         try:
             plain = _open(st, iv, data[pos:], aad)
@@ -245,8 +265,12 @@ class Sdls:
             st.window = _ReplayWindow(int(values["highest"]), int(values["seen"]))
 
 
-def _masked(aad: bytes, mask: bytes) -> bytes:
-    return bytes(a & m for a, m in zip(aad, mask, strict=False))
+def _masked(aad: bytes, mask: bytes | None) -> bytes:
+    """AAD with the authentication bit mask applied; None is the default all-ones mask."""
+    if mask is None:
+        return aad
+    n = len(aad)
+    return (int.from_bytes(aad, "big") & int.from_bytes(mask[:n], "big")).to_bytes(n, "big")
 
 
 def _reconstruct(low: int, sent_len: int, full_len: int, reference: int) -> int:

@@ -15,7 +15,7 @@ from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
 from flight.link.errors import LinkError, PacketError, TcFrameError
 from flight.link.farm import Farm, FarmConfig, FarmOutcome
-from flight.link.pus import PacketHeader
+from flight.link.pus import PRIMARY_HEADER_LEN
 from flight.link.sdls import Sdls, Verified
 from flight.link.tcframe import FrameType, SequenceFlags, TcFrame
 
@@ -34,13 +34,16 @@ class Delivered:
 def split_packets(data: bytes) -> list[bytes]:
     """The complete space packets blocked into one frame data field (or reassembled segments)."""
     packets = []
-    pos = 0
-    while pos < len(data):
-        header = PacketHeader.unpack(data[pos:])
-        end = pos + header.total_length
-        if end > len(data):
-            raise PacketError("data_length", f"packet at offset {pos} runs {end - len(data)} octets past the data")
-        packets.append(bytes(data[pos:end]))
+    pos, size = 0, len(data)
+    while pos < size:
+        if size - pos < PRIMARY_HEADER_LEN:
+            raise PacketError("header", f"{size - pos} octets at offset {pos} cannot hold a packet header")
+        if data[pos] >> 5:
+            raise PacketError("version", f"packet at offset {pos} has version {data[pos] >> 5}, expected 0")
+        end = pos + PRIMARY_HEADER_LEN + 1 + ((data[pos + 4] << 8) | data[pos + 5])
+        if end > size:
+            raise PacketError("data_length", f"packet at offset {pos} runs {end - size} octets past the data")
+        packets.append(data[pos:end] if pos or end != size else data)
         pos = end
     return packets
 
@@ -84,7 +87,8 @@ class UplinkReceiver:
             raise TcFrameError("virtual_channel_id", f"virtual channel {vcid} is not configured")
         if self.sdls is None or frame.frame_type is FrameType.BC:
             return frame, None
-        verified = self.sdls.process(frame)  # raises SdlsError, which names the reason
+        header = data[: 6 if frame.segment is not None else 5]
+        verified = self.sdls.process(frame, header)  # raises SdlsError, which names the reason
         return verified.frame, verified
 
     def take_packets(self) -> list[Delivered]:

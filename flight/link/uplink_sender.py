@@ -63,7 +63,7 @@ class UplinkSender:
         segment = SegmentHeader() if channel is not None and channel.segmented else None
         fop_config = FopConfig(config.spacecraft_id, config.fop.vcid, config.fop.window, config.fop.t1,
                                config.fop.transmission_limit, config.fop.timeout_type, segment)
-        self.fop = Fop(fop_config, clock, protect=sdls.apply if sdls else None)
+        self.fop = Fop(fop_config, clock, protect=sdls.protect if sdls else None)
         self.cltu = CltuCodec(CltuConfig(config.tc.randomize, config.tc.correct_errors)) if config.tc.cltu else None
         self.auto_recover = auto_recover
         self.last_clcw: Clcw | None = None

@@ -158,7 +158,7 @@ def test_lockout_is_reported_and_cleared_by_unlock_without_losing_commands() -> 
     # A frame far outside FARM-1's window (e.g. from a ground station that restarted) locks it out.
     far = TcFrame(link.config.spacecraft_id, 0, FrameType.AD, (link.receiver.farms[0].v_r + 100) & 0xFF, packets[0])
     assert link.sender.cltu is not None and link.sender.fop.protect is not None
-    link.inject_uplink(link.sender.cltu.encode(link.sender.fop.protect(far).pack()))
+    link.inject_uplink(link.sender.cltu.encode(link.sender.fop.protect(far)))
     link.run(lambda: link.receiver.farms[0].lockout, limit_s=link.now + 1)
     assert link.receiver.farms[0].lockout
     for i, packet in enumerate(packets[20:], start=20):

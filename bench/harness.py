@@ -1,0 +1,65 @@
+"""The benchmark harness: each benchmark returns records; the harness prints and saves them.
+
+A record is ``{name, value, unit, baseline, ratio, target}``: ``ratio`` is ``value / baseline``, and
+``target`` is a bound on the ratio written as ``"<= 2.0"`` or ``">= 0.8"``. Later issues add their
+benchmarks to :data:`BENCHMARKS` in ``bench/__main__.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    name: str
+    value: float
+    unit: str
+    baseline: float
+    ratio: float
+    target: str
+
+    def met(self) -> bool:
+        op, bound = self.target.split()
+        return self.ratio <= float(bound) if op == "<=" else self.ratio >= float(bound)
+
+
+def paired_timing(ours: Callable[[], None], baseline: Callable[[], None], repeats: int = 7,
+                  inner: int = 1) -> tuple[float, float]:
+    """Median seconds per call of each, measured alternately so both see the same machine load."""
+    ours_times, base_times = [], []
+    for _ in range(repeats):
+        for fn, times in ((baseline, base_times), (ours, ours_times)):
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times.append((time.perf_counter() - start) / inner)
+    return statistics.median(ours_times), statistics.median(base_times)
+
+
+def print_table(records: list[Record]) -> None:
+    headers = ("benchmark", "value", "unit", "baseline", "ratio", "target", "")
+    rows = [(r.name, f"{r.value:.4g}", r.unit, f"{r.baseline:.4g}", f"{r.ratio:.3f}", r.target,
+             "ok" if r.met() else "MISSED") for r in records]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*headers))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+
+
+def save(records: list[Record], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump([asdict(r) for r in records], fh, indent=2)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
