@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from flight.counters import Counters
 from flight.link.errors import CltuError, TcFrameError
-from flight.link.tcframe import MAX_FRAME_LEN, declared_length
+from flight.link.tcframe import FECF_LEN, MAX_FRAME_LEN, PRIMARY_HEADER_LEN, declared_length
 
 START_SEQUENCE = b"\xeb\x90"
 TAIL_SEQUENCE = b"\xc5\xc5\xc5\xc5\xc5\xc5\xc5\x79"
 INFO_LEN = 7
 BLOCK_LEN = 8
 FILL = 0x55
+MIN_FRAME_LEN = PRIMARY_HEADER_LEN + FECF_LEN
 _GENERATOR_LOW = 0b1000101  # g(x) below x^7: x^6 + x^2 + 1
 
 
@@ -138,7 +139,7 @@ class CltuCodec:
             length = declared_length(data)
         except TcFrameError:
             raise CltuError("frame_length", "too short to hold a TC frame header") from None
-        if length > len(data) or len(data) - length >= INFO_LEN:
+        if length < MIN_FRAME_LEN or length > len(data) or len(data) - length >= INFO_LEN:
             raise CltuError("frame_length", f"frame declares {length} octets, codeblocks carry {len(data)}")
         self.counters.inc("decoded")
         return data[:length]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from flight.counters import Counters
 from flight.link.clcw import Clcw
-from flight.link.errors import TcFrameError
+from flight.link.errors import ConfigError, TcFrameError
 from flight.link.tcframe import FrameType, TcFrame, Unlock
 
 
@@ -52,16 +52,16 @@ class FarmConfig:
 
     def __post_init__(self) -> None:
         if self.window_width % 2 or not 2 <= self.window_width <= 254:
-            raise ValueError(f"FARM sliding window width {self.window_width} must be even, in 2..254")
+            raise ConfigError(f"FARM sliding window width {self.window_width} must be even, in 2..254")
         if self.buffer_capacity < 1:
-            raise ValueError("FARM buffer capacity must be at least one frame")
+            raise ConfigError("FARM buffer capacity must be at least one frame")
 
 
 class Farm:
     def __init__(self, config: FarmConfig, v_r: int = 0) -> None:
         self.config = config
         self.state = FarmState.OPEN
-        self.v_r = v_r
+        self.v_r = v_r & 0xFF
         self.retransmit = False
         self.farm_b_counter = 0
         self.buffer: deque[TcFrame] = deque()

@@ -58,7 +58,12 @@ class KeyRing:
         """Write atomically with mode 0600: a key file is never world-readable, never half-written."""
         target = Path(path)
         tmp = target.with_name(f".{target.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            tmp.unlink(missing_ok=True)  # a stale temp file could carry a looser mode
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot write key file {target}: {exc.strerror}") from None
+        os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "w") as fh:
             json.dump({"keys": {k: v.hex() for k, v in sorted(self._keys.items())}}, fh, indent=2)
             fh.flush()

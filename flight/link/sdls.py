@@ -136,9 +136,14 @@ class Sdls:
     def __init__(self, associations: list[SecurityAssociation], keys: KeyRing) -> None:
         self._by_spi: dict[int, _SaState] = {}
         self._by_vcid: dict[int, _SaState] = {}
+        key_users: dict[str, int] = {}
         for sa in associations:
             if sa.spi in self._by_spi:
                 raise ConfigError(f"SPI {sa.spi} is defined twice")
+            if sa.key_id in key_users:
+                # Each SA counts its own IVs from 1: sharing a key would reuse AES-GCM nonces.
+                raise ConfigError(f"SPI {sa.spi} and SPI {key_users[sa.key_id]} share key {sa.key_id!r}")
+            key_users[sa.key_id] = sa.spi
             key = keys.get(sa.key_id)
             state = _SaState(sa, key, AESGCM(key), self._full_mask(sa))
             self._by_spi[sa.spi] = state
@@ -179,6 +184,9 @@ class Sdls:
         """The protected frame's header (its length grown by the overhead) and data field."""
         st = self._by_vcid[frame.virtual_channel_id]
         sa = st.sa
+        if st.next_iv >> (8 * sa.iv_len) or (sa.sn_len and st.next_sn >> (8 * sa.sn_len)):
+            # Wrapping would reuse a nonce or a sequence number: the SA must be rekeyed first.
+            raise SdlsError("exhausted", f"SA {sa.spi} has used all its IVs or sequence numbers: rekey it")
         iv = st.next_iv.to_bytes(sa.iv_len, "big")
         st.next_iv += 1
         sec_header = sa.spi.to_bytes(2, "big") + iv[sa.iv_len - sa.transmitted_iv_len :]
