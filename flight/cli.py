@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from flight.command_line import run_subcommand
 from flight.dictionary import load_dictionary
 from flight.link.config import LinkConfig, SdlsSettings, load_link_config
 from flight.link.errors import ZenithError
@@ -51,12 +52,7 @@ def _link(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except ZenithError as exc:
-        print(f"flight: {exc}", file=sys.stderr)
-        return 2
+    return run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

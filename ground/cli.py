@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from flight.command_line import run_subcommand
 from flight.dictionary import load_dictionary
 from flight.link.config import LinkConfig, load_link_config
 from flight.link.errors import LinkError, ZenithError
@@ -72,15 +73,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except ZenithError as exc:
-        print(f"ground: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `ground decode ... | head`: the reader has what it wanted
-        sys.stderr.close()
-        return 0
+    return run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

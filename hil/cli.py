@@ -12,11 +12,12 @@ import argparse
 import json
 import sys
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from flight.link.errors import ConfigError, ZenithError
+from flight.command_line import run_subcommand
+from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
 from hil.demo import add_demo_command
 from hil.link.emulator import EmulatorConfig, LinkEndpoints, serve
@@ -181,13 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except ZenithError as exc:
-        print(f"hil {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+def main(argv: list[str] | None = None) -> int:
+    return run_subcommand(build_parser(), argv)
 
 
 if __name__ == "__main__":

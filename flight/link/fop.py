@@ -339,7 +339,7 @@ class Fop:
             if clcw.wait:  # E9
                 self.state = FopState.RETRANSMIT_WITH_WAIT
             else:  # E8
-                self._initiate_ad_retransmission()
+                self._initiate_retransmission(FrameType.AD)
                 self.state = FopState.RETRANSMIT_WITHOUT_WAIT
                 self._look_for_fdu()
             return
@@ -348,7 +348,7 @@ class Fop:
             return
         if self.transmission_count < self.transmission_limit:  # E10
             if s is not FopState.RETRANSMIT_WITHOUT_WAIT:
-                self._initiate_ad_retransmission()
+                self._initiate_retransmission(FrameType.AD)
                 self.state = FopState.RETRANSMIT_WITHOUT_WAIT
                 self._look_for_fdu()
             return
@@ -367,7 +367,7 @@ class Fop:
             return
         if self.transmission_count < self.transmission_limit:
             if s in (FopState.ACTIVE, FopState.RETRANSMIT_WITHOUT_WAIT):  # E16, E104
-                self._initiate_ad_retransmission()
+                self._initiate_retransmission(FrameType.AD)
                 self._look_for_fdu()
             elif s is FopState.INITIALISING_WITHOUT_BC:
                 if self.timeout_type == 0:
@@ -375,7 +375,7 @@ class Fop:
                 else:
                     self._suspend(4)
             elif s is FopState.INITIALISING_WITH_BC:
-                self._initiate_bc_retransmission()
+                self._initiate_retransmission(FrameType.BC)
                 self._look_for_directive()
             return  # S3 ignores it: FARM has no buffer, retransmitting is pointless
         if self.timeout_type == 0 or s is FopState.INITIALISING_WITH_BC:  # E17, and E18 in S5
@@ -455,18 +455,12 @@ class Fop:
     def _pack(self, frame: TcFrame) -> bytes:
         return self.protect(frame) if self.protect else frame.pack()
 
-    def _initiate_ad_retransmission(self) -> None:
+    def _initiate_retransmission(self, frame_type: FrameType) -> None:
+        """Initiate AD (or BC) retransmission: mark every such frame on the Sent_Queue for resending."""
         self.transmission_count += 1
         self._start_timer()
         for sent in self.sent_queue:
-            if sent.frame_type is FrameType.AD:
-                sent.to_be_retransmitted = True
-
-    def _initiate_bc_retransmission(self) -> None:
-        self.transmission_count += 1
-        self._start_timer()
-        for sent in self.sent_queue:
-            if sent.frame_type is FrameType.BC:
+            if sent.frame_type is frame_type:
                 sent.to_be_retransmitted = True
 
     def _remove_acknowledged(self, n_r: int) -> None:

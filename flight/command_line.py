@@ -1,0 +1,26 @@
+"""What the ``flight``, ``ground`` and ``hil`` commands share: one way to run a subcommand and fail.
+
+A mistake the user can fix (a bad option, an unreadable file, a port in use) comes back as a
+ZenithError and is printed as one line, ``PROG COMMAND: error: ...``, with exit code 2, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from flight.link.errors import ZenithError
+
+
+def run_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ZenithError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `ground decode ... | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
