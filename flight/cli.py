@@ -7,11 +7,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from flight.command_line import run_subcommand
+from flight.command_line import endpoint_argument, run_subcommand
 from flight.dictionary import load_dictionary
 from flight.link.config import LinkConfig, SdlsSettings, load_link_config
 from flight.link.errors import ZenithError
-from flight.link.transport import BenchPorts, Endpoint
+from flight.link.transport import BenchPorts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--dictionary", type=Path, help="dictionary file (default: the built-in zenith.json)")
     link.add_argument("--base-port", type=int, default=5550, help="bench ports: connect to base+1 (TC) and base+2 (TM)")
     link.add_argument("--host", default="127.0.0.1", help="host of the link emulator")
-    link.add_argument("--uplink", type=Endpoint.parse, help="TC endpoint instead of the bench port (bind:/connect:ADDR)")
-    link.add_argument("--downlink", type=Endpoint.parse, help="TM endpoint instead of the bench port")
+    link.add_argument("--uplink", type=endpoint_argument, help="TC endpoint instead of the bench port (bind:/connect:ADDR)")
+    link.add_argument("--downlink", type=endpoint_argument, help="TM endpoint instead of the bench port")
     link.add_argument("--arrivals", type=Path, help="append every command that arrives to this JSON-lines file")
     link.add_argument("--duration", type=float, help="stop after this many seconds")
     link.add_argument("--keys", type=Path, help="SDLS key file (overrides keys_file in the config)")

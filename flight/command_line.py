@@ -12,6 +12,15 @@ import sys
 from collections.abc import Sequence
 
 from flight.link.errors import ZenithError
+from flight.link.transport import Endpoint
+
+
+def endpoint_argument(text: str) -> Endpoint:
+    """argparse type for an endpoint option: a bad one is a usage error, like any other bad option."""
+    try:
+        return Endpoint.parse(text)
+    except ZenithError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:

@@ -29,6 +29,8 @@ from flight.link.errors import CommandError, DictionaryError
 from flight.link.timecode import CucFormat
 
 _NAME_CHARS = set(string.ascii_letters + string.digits + "_.")
+ENUM_CODES = (-(2**63), 2**64 - 1)  # what msgpack can carry
+_SAMPLES: dict[str, object] = {"f32": 0.0, "f64": 0.0, "bool": False, "string": "", "bytes": b"", "enum": "A"}
 
 
 def default_dictionary_path() -> Path:
@@ -130,7 +132,11 @@ def _mission(r: _Reader) -> Mission:
         fmt = CucFormat(t.get("coarse_octets", int), t.get("fine_octets", int))
     except Exception as exc:  # TimeCodeError: reported as a dictionary error
         raise DictionaryError(f"{t.path}: {exc}") from None
-    if int(t.get("p_field", str), 16) != fmt.p_field:
+    try:
+        p_field = int(t.get("p_field", str), 16)
+    except ValueError:
+        raise DictionaryError(f"{t.where('p_field')}: not a hex octet") from None
+    if p_field != fmt.p_field:
         raise DictionaryError(f"{t.where('p_field')}: does not match the octet counts (0x{fmt.p_field:02X})")
     apids_reader = r.child("apids")
     apids = {}
@@ -149,6 +155,8 @@ def _value_type(r: _Reader) -> ValueType:
             raise DictionaryError(f"{r.where('values')}: an enum needs labels mapped to integer codes")
         if len(set(values.values())) != len(values):
             raise DictionaryError(f"{r.where('values')}: enum codes must be distinct")
+        if not all(ENUM_CODES[0] <= v <= ENUM_CODES[1] for v in values.values()):
+            raise DictionaryError(f"{r.where('values')}: enum codes must fit 64 bits (msgpack integers)")
     elif values:
         raise DictionaryError(f"{r.where('values')}: only enums have values")
     minimum = r.get("min", (int, float), None)
@@ -189,7 +197,7 @@ def _limits(r: _Reader, value_type: ValueType) -> Limits:
     numbers = {k: lim.get(k, (int, float), None) for k in ("warning_low", "warning_high", "critical_low", "critical_high")}
     critical_values = tuple(lim.get("critical_values", list, []))
     for label in critical_values:
-        if label not in value_type.values:
+        if not isinstance(label, str) or label not in value_type.values:
             raise DictionaryError(f"{lim.where('critical_values')}: {label!r} is not a value of the enum")
     unknown = set(lim.node) - {*numbers, "critical_values"}
     if unknown:
@@ -217,6 +225,10 @@ def _event(r: _Reader) -> Event:
     names = {a.name for a in arguments}
     if fields != names:
         raise DictionaryError(f"{r.where('format')}: placeholders {sorted(fields)} do not match arguments {sorted(names)}")
+    try:  # conversions and format specs must work for every argument's type, not only the names
+        fmt.format(**{a.name: _SAMPLES.get(a.type.name, 0) for a in arguments})
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise DictionaryError(f"{r.where('format')}: {exc}") from None
     return Event(r.int_in("id", 0, 0xFFFF), r.name(), severity, fmt, arguments)
 
 

@@ -61,7 +61,10 @@ class ValueType:
         if kind in FLOAT_LIMITS:
             if type(value) not in (int, float):
                 raise CommandError(where, f"expected number ({kind}), got {type(value).__name__}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
             if not math.isfinite(value) or abs(value) > FLOAT_LIMITS[kind]:
                 raise CommandError(where, f"{value} is not a finite {kind}")
             return self._in_range(value, where)

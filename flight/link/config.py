@@ -124,6 +124,10 @@ def from_table(cls: type, table: Any, where: str) -> Any:
     unknown = sorted(set(table) - names)
     if unknown:
         raise ConfigError(f"{_join(where, unknown[0])}: unknown key (known: {', '.join(sorted(names))})")
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and f.name not in table:
+            raise ConfigError(f"{_join(where, f.name)}: missing")
     values = {name: _convert(hints[name], table[name], _join(where, name)) for name in table}
     try:
         return cls(**values)

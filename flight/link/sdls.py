@@ -224,6 +224,9 @@ class Sdls:
         if frame.frame_type is FrameType.BC:
             self.counters.inc("clear_bc")
             return Verified(frame, -1, 0)
+        if frame.virtual_channel_id not in self._by_vcid:
+            # A data frame on a channel without a security association is unauthenticated.
+            raise SdlsError("unprotected", f"virtual channel {frame.virtual_channel_id} has no security association")
         data = frame.data
         if len(data) < SPI_LEN:
             raise SdlsError("truncated", f"{len(data)} octets cannot hold the SPI")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from flight.counters import Counters
 from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
-from flight.link.errors import LinkError, PacketError, SdlsError, TcFrameError
+from flight.link.errors import LinkError, PacketError, TcFrameError
 from flight.link.farm import Farm, FarmConfig, FarmOutcome
-from flight.link.pus import PRIMARY_HEADER_LEN
+from flight.link.pus import MAX_PACKET_LEN, PRIMARY_HEADER_LEN
 from flight.link.sdls import Sdls, Verified
 from flight.link.tcframe import FrameType, SequenceFlags, TcFrame
 
@@ -87,9 +87,6 @@ class UplinkReceiver:
             raise TcFrameError("virtual_channel_id", f"virtual channel {vcid} is not configured")
         if self.sdls is None or frame.frame_type is FrameType.BC:
             return frame, None
-        if not self.sdls.protects(vcid):
-            # With SDLS on, a data frame on a channel without a security association is unauthenticated.
-            raise SdlsError("unprotected", f"virtual channel {vcid} has no security association")
         header = data[: 6 if frame.segment is not None else 5]
         verified = self.sdls.process(frame, header)  # raises SdlsError, which names the reason
         return verified.frame, verified
@@ -120,6 +117,9 @@ class UplinkReceiver:
             if key not in self._segments:
                 raise TcFrameError("segment", f"{flags.name.lower()} segment on MAP {map_id} without a first")
             self._segments[key] += data
+            if len(self._segments[key]) > MAX_PACKET_LEN:
+                del self._segments[key]
+                raise PacketError("segment", f"segments on MAP {map_id} grow past the largest space packet")
             if flags is SequenceFlags.CONTINUATION:
                 return []
             data = bytes(self._segments.pop(key))

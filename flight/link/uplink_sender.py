@@ -26,6 +26,7 @@ from flight.counters import Counters
 from flight.link.clcw import Clcw
 from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
+from flight.link.errors import ConfigError
 from flight.link.fop import AlertReason, Fop, FopConfig, FopState, InitiateMode, NoticeKind
 from flight.link.sdls import Sdls
 from flight.link.tcframe import SegmentHeader
@@ -59,6 +60,9 @@ def _mod(a: int, b: int) -> int:
 class UplinkSender:
     def __init__(self, config: LinkConfig, clock: Callable[[], float], sdls: Sdls | None,
                  auto_recover: bool = True) -> None:
+        if sdls is not None and not sdls.protects(config.fop.vcid):
+            raise ConfigError(f"virtual channel {config.fop.vcid} has no security association: commands would go "
+                              "out unauthenticated and the payload would refuse them")
         channel = config.channel(config.fop.vcid)
         segment = SegmentHeader() if channel is not None and channel.segmented else None
         fop_config = FopConfig(config.spacecraft_id, config.fop.vcid, config.fop.window, config.fop.t1,
@@ -70,6 +74,8 @@ class UplinkSender:
         self._queue: deque[_Fdu] = deque()
         self._inflight: dict[int, _Fdu] = {}
         self._limbo: list[tuple[int, _Fdu]] = []
+        self._expedited: deque[_Fdu] = deque()
+        self._bypass: dict[int, _Fdu] = {}  # BD FDUs handed to FOP-1, until it accepts them
         self._ids = itertools.count()
         self._events: deque[SenderEvent] = deque()
         self._started = False
@@ -90,8 +96,11 @@ class UplinkSender:
         self._service()
 
     def send_expedited(self, packet: bytes, tag: Any = None) -> None:
-        """Send a packet in a BD frame: bypasses FARM-1 checks, even in Lockout; no retransmission."""
-        self.fop.request_bd(packet, tag)
+        """Send a packet in a BD frame: bypasses FARM-1 checks, even in Lockout; no retransmission.
+
+        FOP-1 takes one BD frame at a time (until the lower layer accepts it); the rest wait here.
+        """
+        self._expedited.append(_Fdu(packet, tag))
         self._service()
 
     def take_events(self) -> list[SenderEvent]:
@@ -101,8 +110,8 @@ class UplinkSender:
 
     @property
     def pending(self) -> int:
-        """Packets not yet acknowledged by the spacecraft."""
-        return len(self._queue) + len(self._inflight) + len(self._limbo) + (self.fop.wait_queue is not None)
+        """AD packets not yet acknowledged by the spacecraft (FOP-1's Wait_Queue is in ``_inflight``)."""
+        return len(self._queue) + len(self._inflight) + len(self._limbo)
 
     # --- link side -----------------------------------------------------------------------------
 
@@ -134,6 +143,12 @@ class UplinkSender:
             for notice in notices:
                 self._handle(notice.kind, notice.subject, notice.tag, notice.reason, notice.n_s)
             fed = False
+            if self._expedited and self.fop.bd_out_ready:
+                fdu = self._expedited.popleft()
+                fdu_id = next(self._ids)
+                self._bypass[fdu_id] = fdu
+                self.fop.request_bd(fdu.packet, fdu_id)
+                fed = True
             while self._queue and self.fop.can_accept_ad:
                 fdu = self._queue.popleft()
                 fdu_id = next(self._ids)
@@ -146,7 +161,14 @@ class UplinkSender:
 
     def _handle(self, kind: NoticeKind, subject: str, tag: Any, reason: AlertReason | None,
                 n_s: int | None) -> None:
-        if subject == "fdu" and isinstance(tag, int) and tag in self._inflight:
+        if subject == "fdu" and isinstance(tag, int) and tag in self._bypass:
+            fdu = self._bypass.pop(tag)
+            if kind is NoticeKind.ACCEPT:
+                self.counters.inc("expedited")
+                self._event(SenderEventKind.ACCEPTED, fdu.tag)
+            else:  # BD_Out was not ready after all: try again with the next frame
+                self._expedited.appendleft(fdu)
+        elif subject == "fdu" and isinstance(tag, int) and tag in self._inflight:
             if kind is NoticeKind.ACCEPT:
                 self._event(SenderEventKind.ACCEPTED, self._inflight[tag].tag)
             elif kind is NoticeKind.POSITIVE_CONFIRM:

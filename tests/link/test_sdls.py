@@ -161,9 +161,10 @@ def test_wrong_virtual_channel_for_the_sa():
     protected = ground.apply(frame(vcid=1))
     moved = TcFrame(SCID, 2, FrameType.AD, 0, protected.data)  # SPI 7 arriving on VC 2
     assert rejected(flight, moved).field == "wrong_sa"
-    unprotected_vc = TcFrame(SCID, 5, FrameType.AD, 0, protected.data)
-    assert rejected(flight, unprotected_vc).field == "wrong_sa"
-    assert flight.counters["rejected_wrong_sa"] == 2
+    unprotected_vc = TcFrame(SCID, 5, FrameType.AD, 0, protected.data)  # a VC with no SA at all
+    assert rejected(flight, unprotected_vc).field == "unprotected"
+    assert flight.counters["rejected_wrong_sa"] == 1
+    assert flight.counters["rejected_unprotected"] == 1
 
 
 def test_replay_of_a_committed_frame():
@@ -475,7 +476,7 @@ def test_garbage_data_fields_raise_only_sdls_errors(vcid, frame_type, spi, data,
     try:
         verified = flight.process(received)
     except SdlsError as exc:
-        assert exc.field in {"truncated", "unknown_spi", "wrong_sa", "bad_mac", "replay"}
+        assert exc.field in {"truncated", "unknown_spi", "wrong_sa", "bad_mac", "replay", "unprotected"}
         assert flight.counters[f"rejected_{exc.field}"] == 1
     else:
         assert frame_type is FrameType.BC  # nothing else can pass without the key
