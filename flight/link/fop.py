@@ -27,7 +27,7 @@ from typing import Any
 
 from flight.counters import Counters
 from flight.link.clcw import COP_1, Clcw
-from flight.link.tcframe import FrameType, SegmentHeader, SetVr, TcFrame, Unlock, encode_control
+from flight.link.tcframe import FrameType, SegmentHeader, SetVr, TcFrame, Unlock
 
 
 class FopState(enum.IntEnum):
@@ -75,6 +75,7 @@ class Notice:
     tag: Any = None
     reason: AlertReason | None = None
     n_s: int | None = None  # for confirms of AD FDUs: the frame sequence number it was sent with
+    frame: bytes | None = None  # ... and the frame as sent, so that it can be resent bit-identically
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class Fop:
         self.timeout_type = config.timeout_type
         self.transmission_count = 1
         self.suspend_state = 0
-        self.wait_queue: tuple[bytes, Any] | None = None
+        self.wait_queue: tuple[bytes, Any, bytes | None] | None = None
         self.sent_queue: deque[_Sent] = deque()
         self.ad_out_ready = True
         self.bc_out_ready = True
@@ -158,12 +159,14 @@ class Fop:
 
     # --- higher-layer requests (E19-E22) -------------------------------------------------------
 
-    def request_ad(self, fdu: bytes, tag: Any = None) -> None:
+    def request_ad(self, fdu: bytes, tag: Any = None, prepared: bytes | None = None) -> None:
+        """E19/E20. ``prepared`` is this FDU's frame as sent before an Alert purged it: when it goes out
+        again under the same N(S) it is reused as it is, so its IV is never replaced by a new one."""
         if self.wait_queue is not None or self.state in (
                 FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC, FopState.INITIAL):
             self._notify(NoticeKind.REJECT, "fdu", tag)  # E20, or E19 in S4-S6
             return
-        self.wait_queue = (fdu, tag)  # E19
+        self.wait_queue = (fdu, tag, prepared)  # E19
         if self.state is not FopState.RETRANSMIT_WITH_WAIT:
             self._look_for_fdu()
 
@@ -413,10 +416,10 @@ class Fop:
                 self._emit(FrameType.AD, sent.raw)
                 return
         if self.wait_queue is not None and self.outstanding < self.k:
-            fdu, tag = self.wait_queue
+            fdu, tag, prepared = self.wait_queue
             self.wait_queue = None
             self._notify(NoticeKind.ACCEPT, "fdu", tag)
-            self._transmit_ad(fdu, tag)
+            self._transmit_ad(fdu, tag, prepared)
 
     def _look_for_directive(self) -> None:
         if not self.bc_out_ready:
@@ -428,10 +431,12 @@ class Fop:
                 self._emit(FrameType.BC, sent.raw)
                 return
 
-    def _transmit_ad(self, fdu: bytes, tag: Any) -> None:
-        frame = TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.AD, self.v_s, fdu,
-                        self.config.segment)
-        raw = self._pack(frame)
+    def _transmit_ad(self, fdu: bytes, tag: Any, prepared: bytes | None = None) -> None:
+        if prepared is not None and len(prepared) > 4 and prepared[4] == self.v_s:
+            raw = prepared
+        else:
+            raw = self._pack(TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.AD,
+                                     self.v_s, fdu, self.config.segment))
         if not self.sent_queue:
             self.transmission_count = 1
         self.sent_queue.append(_Sent(FrameType.AD, self.v_s, raw, tag))
@@ -442,9 +447,7 @@ class Fop:
         self._emit(FrameType.AD, raw)
 
     def _transmit_bc(self, command: Unlock | SetVr) -> None:
-        frame = TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.BC, 0,
-                        encode_control(command))
-        raw = frame.pack()  # BC frames travel in clear: no SDLS
+        raw = TcFrame.bc(self.config.spacecraft_id, self.config.virtual_channel_id, command).pack()  # in clear
         self.sent_queue.append(_Sent(FrameType.BC, 0, raw, None))
         self.transmission_count = 1
         self._start_timer()
@@ -469,7 +472,7 @@ class Fop:
                 _mod(self.sent_queue[0].n_s, self.nn_r) < acknowledged:
             sent = self.sent_queue.popleft()
             self.counters.inc("ad_confirmed")
-            self._notify(NoticeKind.POSITIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s)
+            self._notify(NoticeKind.POSITIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s, frame=sent.raw)
         self.nn_r = n_r
         self.transmission_count = 1
 
@@ -479,7 +482,7 @@ class Fop:
     def _purge_sent_queue(self) -> None:
         for sent in self.sent_queue:
             if sent.frame_type is FrameType.AD:
-                self._notify(NoticeKind.NEGATIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s)
+                self._notify(NoticeKind.NEGATIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s, frame=sent.raw)
         self.sent_queue.clear()
         self.nn_r = self.v_s
 
@@ -538,6 +541,6 @@ class Fop:
         self._outbox.append((frame_type, raw))
 
     def _notify(self, kind: NoticeKind, subject: str, tag: Any = None, reason: AlertReason | None = None,
-                n_s: int | None = None) -> None:
-        self._notices.append(Notice(kind, subject, tag, reason, n_s))
+                n_s: int | None = None, frame: bytes | None = None) -> None:
+        self._notices.append(Notice(kind, subject, tag, reason, n_s, frame))
 

@@ -9,15 +9,21 @@ the ground can always recover COP-1.
 Anti-replay and COP-1: FOP-1 retransmits bit-identical frames, so a frame keeps its IV and sequence
 number. Were the window advanced by every authentic frame, dropping frame n and delivering n+1 would
 make the retransmitted n look like a replay, and the link would stall. Here a frame is verified by
-:meth:`Sdls.process` but its anti-replay value is only *committed* once FARM-1 accepts the frame, and
-the window remembers every committed value (a bitmap, as IPsec does) rather than only the highest, so
-BD frames interleaved with lost AD frames cannot wedge it either. A true replay (a value already
-committed, or one older than the window) is still rejected.
+:meth:`Sdls.process` but its anti-replay value is only *committed* once FARM-1 accepts the frame; the
+check itself is the standard's strict one (a value above the highest committed, within the window).
+Two more things keep that sound under COP-1:
+
+* the values of Type-A and Type-B frames are tracked apart (one counter on the sender keeps every
+  IV unique): a BD frame accepted ahead of retransmitted AD frames must not make them look old. The
+  bypass flag is authenticated, so a frame cannot be moved from one sequence to the other;
+* the ground resends the frames an alert purged bit-identically (same N(S), same IV), never under a
+  new IV, so no authentic, uncommitted copy of a command is ever left behind to be replayed.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -53,7 +59,7 @@ class SecurityAssociation:
     transmitted_sn_len: int = 0  # shsnf_len
     mac_len: int = 16  # stmacf_len: truncated GCM tag, 4..16
     abm: bytes = b""  # authentication bit mask over the AAD; octets past its end are all ones
-    replay_window: int = 64  # how far ahead of, and behind, the highest committed value we accept
+    replay_window: int = 256  # how far above the highest committed value a fresh one may be
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,26 +94,7 @@ class SecurityAssociation:
         return self.header_len + self.mac_len
 
 
-@dataclass(slots=True)
-class _ReplayWindow:
-    """The committed anti-replay values: the highest, and a bitmap of those just below it."""
-
-    highest: int = -1
-    seen: int = 0  # bit i set: value highest - i has been committed
-
-    def fresh(self, value: int, width: int) -> bool:
-        if value > self.highest:
-            return self.highest < 0 or value - self.highest <= width
-        behind = self.highest - value
-        return behind < width and not (self.seen >> behind) & 1
-
-    def commit(self, value: int, width: int) -> None:
-        if value > self.highest:
-            shift = value - self.highest
-            self.seen = ((self.seen << shift) | 1) & ((1 << width) - 1) if self.highest >= 0 else 1
-            self.highest = value
-        else:
-            self.seen |= 1 << (self.highest - value)
+IV_BLOCK = 1024  # IVs (and sequence numbers) reserved on stable storage at a time by the sender
 
 
 @dataclass(slots=True)
@@ -118,7 +105,13 @@ class _SaState:
     mask: bytes | None
     next_iv: int = 1
     next_sn: int = 1
-    window: _ReplayWindow = field(default_factory=_ReplayWindow)
+    iv_limit: int = 0  # with a reservation store: the first IV (and SN) not yet reserved
+    sn_limit: int = 0
+    highest: list[int] = field(default_factory=lambda: [-1, -1])  # committed, for [AD, BD] frames
+
+    def fresh(self, value: int, expedited: bool) -> bool:
+        highest = self.highest[expedited]
+        return value > highest and (highest < 0 or value - highest <= self.sa.replay_window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +121,7 @@ class Verified:
     frame: TcFrame
     spi: int
     replay_value: int
+    expedited: bool = False
 
 
 class Sdls:
@@ -152,6 +146,9 @@ class Sdls:
                     raise ConfigError(f"virtual channel {vcid} has two security associations")
                 self._by_vcid[vcid] = state
         self.counters = Counters("sdls")
+        # Set by the sender's persistence: called with (spi, iv_limit, sn_limit) before a new block of
+        # IVs is used; it must write them to stable storage before it returns.
+        self.on_reserve: Callable[[int, int, int], None] | None = None
 
     @staticmethod
     def _full_mask(sa: SecurityAssociation) -> bytes | None:
@@ -187,6 +184,11 @@ class Sdls:
         if st.next_iv >> (8 * sa.iv_len) or (sa.sn_len and st.next_sn >> (8 * sa.sn_len)):
             # Wrapping would reuse a nonce or a sequence number: the SA must be rekeyed first.
             raise SdlsError("exhausted", f"SA {sa.spi} has used all its IVs or sequence numbers: rekey it")
+        if self.on_reserve is not None and (st.next_iv >= st.iv_limit or st.next_sn >= st.sn_limit):
+            # Stable storage learns of a block of IVs before the first of them is used, so a
+            # restarted sender starts past everything it may have sent.
+            self.on_reserve(sa.spi, st.next_iv + IV_BLOCK, st.next_sn + IV_BLOCK)
+            st.iv_limit, st.sn_limit = st.next_iv + IV_BLOCK, st.next_sn + IV_BLOCK
         iv = st.next_iv.to_bytes(sa.iv_len, "big")
         st.next_iv += 1
         sec_header = sa.spi.to_bytes(2, "big") + iv[sa.iv_len - sa.transmitted_iv_len :]
@@ -217,8 +219,8 @@ class Sdls:
         """Record the frame's anti-replay value: call once the frame has been accepted upward."""
         if verified.spi < 0:
             return
-        st = self._by_spi[verified.spi]
-        st.window.commit(verified.replay_value, st.sa.replay_window)
+        highest = self._by_spi[verified.spi].highest
+        highest[verified.expedited] = max(highest[verified.expedited], verified.replay_value)
 
     def _process(self, frame: TcFrame, header: bytes | None) -> Verified:
         if frame.frame_type is FrameType.BC:
@@ -239,15 +241,17 @@ class Sdls:
             raise SdlsError("wrong_sa", f"SPI {spi} is not valid on virtual channel {frame.virtual_channel_id}")
         if len(data) < sa.overhead:
             raise SdlsError("truncated", f"{len(data)} octets, SA {spi} needs at least {sa.overhead}")
+        expedited = frame.bypass
+        reference = st.highest[expedited]
         pos = SPI_LEN
         iv_value = int.from_bytes(data[pos : pos + sa.transmitted_iv_len], "big")
         if sa.transmitted_iv_len < sa.iv_len:
-            iv_value = _reconstruct(iv_value, sa.transmitted_iv_len, sa.iv_len, st.window.highest)
+            iv_value = _reconstruct(iv_value, sa.transmitted_iv_len, sa.iv_len, reference)
         pos += sa.transmitted_iv_len
         replay_value = iv_value
         if sa.sn_len:
             replay_value = _reconstruct(int.from_bytes(data[pos : pos + sa.transmitted_sn_len], "big"),
-                                        sa.transmitted_sn_len, sa.sn_len, st.window.highest)
+                                        sa.transmitted_sn_len, sa.sn_len, reference)
             pos += sa.transmitted_sn_len
         aad = _masked((header or frame.header()) + data[:pos], st.mask)
         iv = iv_value.to_bytes(sa.iv_len, "big")
@@ -255,17 +259,18 @@ class Sdls:
             plain = _open(st, iv, data[pos:], aad)
         except InvalidTag:
             raise SdlsError("bad_mac", f"MAC check failed for SPI {spi}") from None
-        if not st.window.fresh(replay_value, sa.replay_window):
+        if not st.fresh(replay_value, expedited):
             raise SdlsError("replay", f"anti-replay value {replay_value} of SPI {spi} is not fresh")
         self.counters.inc("verified")
         clear = TcFrame(frame.spacecraft_id, frame.virtual_channel_id, frame.frame_type,
                         frame.frame_sequence_number, plain, frame.segment)
-        return Verified(clear, spi, replay_value)
+        return Verified(clear, spi, replay_value, expedited)
 
     def state_dict(self) -> dict[str, dict[str, int]]:
-        """Counters and windows that must survive a restart (an IV must never be used twice)."""
-        return {str(spi): {"next_iv": st.next_iv, "next_sn": st.next_sn, "highest": st.window.highest,
-                           "seen": st.window.seen} for spi, st in self._by_spi.items()}
+        """What must survive a restart: the sender's counters (an IV must never be used twice) and
+        the receiver's highest committed values (a replay must never be accepted)."""
+        return {str(spi): {"next_iv": st.next_iv, "next_sn": st.next_sn, "highest_ad": st.highest[0],
+                           "highest_bd": st.highest[1]} for spi, st in self._by_spi.items()}
 
     def load_state(self, saved: dict[str, dict[str, int]]) -> None:
         for spi, values in saved.items():
@@ -273,7 +278,8 @@ class Sdls:
             if st is None:
                 continue
             st.next_iv, st.next_sn = int(values["next_iv"]), int(values["next_sn"])
-            st.window = _ReplayWindow(int(values["highest"]), int(values["seen"]))
+            st.iv_limit, st.sn_limit = st.next_iv, st.next_sn
+            st.highest = [int(values["highest_ad"]), int(values["highest_bd"])]
 
 
 def _masked(aad: bytes, mask: bytes | None) -> bytes:

@@ -27,7 +27,7 @@ from flight.link.clcw import Clcw
 from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
 from flight.link.errors import ConfigError
-from flight.link.fop import AlertReason, Fop, FopConfig, FopState, InitiateMode, NoticeKind
+from flight.link.fop import AlertReason, Fop, FopConfig, FopState, InitiateMode, Notice, NoticeKind
 from flight.link.sdls import Sdls
 from flight.link.tcframe import SegmentHeader
 
@@ -51,6 +51,7 @@ class SenderEvent:
 class _Fdu:
     packet: bytes
     tag: Any
+    prepared: bytes | None = None  # the frame it last went out in, to resend bit-identically
 
 
 def _mod(a: int, b: int) -> int:
@@ -73,7 +74,7 @@ class UplinkSender:
         self.last_clcw: Clcw | None = None
         self._queue: deque[_Fdu] = deque()
         self._inflight: dict[int, _Fdu] = {}
-        self._limbo: list[tuple[int, _Fdu]] = []
+        self._limbo: list[tuple[int, _Fdu]] = []  # purged by an Alert: (N(S), FDU with its frame)
         self._expedited: deque[_Fdu] = deque()
         self._bypass: dict[int, _Fdu] = {}  # BD FDUs handed to FOP-1, until it accepts them
         self._ids = itertools.count()
@@ -141,7 +142,7 @@ class UplinkSender:
         while True:
             notices = self.fop.take_notices()
             for notice in notices:
-                self._handle(notice.kind, notice.subject, notice.tag, notice.reason, notice.n_s)
+                self._handle(notice)
             fed = False
             if self._expedited and self.fop.bd_out_ready:
                 fdu = self._expedited.popleft()
@@ -153,36 +154,38 @@ class UplinkSender:
                 fdu = self._queue.popleft()
                 fdu_id = next(self._ids)
                 self._inflight[fdu_id] = fdu
-                self.fop.request_ad(fdu.packet, fdu_id)
+                self.fop.request_ad(fdu.packet, fdu_id, fdu.prepared)
                 fed = True
             if not notices and not fed:
                 break
         self._recover()
 
-    def _handle(self, kind: NoticeKind, subject: str, tag: Any, reason: AlertReason | None,
-                n_s: int | None) -> None:
-        if subject == "fdu" and isinstance(tag, int) and tag in self._bypass:
+    def _handle(self, notice: Notice) -> None:
+        kind, tag = notice.kind, notice.tag
+        if notice.subject == "fdu" and isinstance(tag, int) and tag in self._bypass:
             fdu = self._bypass.pop(tag)
             if kind is NoticeKind.ACCEPT:
                 self.counters.inc("expedited")
                 self._event(SenderEventKind.ACCEPTED, fdu.tag)
             else:  # BD_Out was not ready after all: try again with the next frame
                 self._expedited.appendleft(fdu)
-        elif subject == "fdu" and isinstance(tag, int) and tag in self._inflight:
+        elif notice.subject == "fdu" and isinstance(tag, int) and tag in self._inflight:
             if kind is NoticeKind.ACCEPT:
                 self._event(SenderEventKind.ACCEPTED, self._inflight[tag].tag)
             elif kind is NoticeKind.POSITIVE_CONFIRM:
                 self._confirmed(self._inflight.pop(tag))
-            elif kind is NoticeKind.NEGATIVE_CONFIRM and n_s is not None:
-                self._limbo.append((n_s, self._inflight.pop(tag)))
+            elif kind is NoticeKind.NEGATIVE_CONFIRM and notice.n_s is not None:
+                fdu = self._inflight.pop(tag)
+                fdu.prepared = notice.frame
+                self._limbo.append((notice.n_s, fdu))
             elif kind is NoticeKind.REJECT:  # the Wait_Queue was purged: the FDU was never sent
                 self._queue.appendleft(self._inflight.pop(tag))
-        elif kind is NoticeKind.ALERT and reason is not None:
-            self.counters.inc(f"alert_{reason.value}")
-            self._event(SenderEventKind.ALERT, detail=reason.value)
+        elif kind is NoticeKind.ALERT and notice.reason is not None:
+            self.counters.inc(f"alert_{notice.reason.value}")
+            self._event(SenderEventKind.ALERT, detail=notice.reason.value)
         elif kind is NoticeKind.SUSPEND:
             self._event(SenderEventKind.SUSPENDED)
-        elif subject == "directive" and kind is NoticeKind.POSITIVE_CONFIRM and tag in ("initiate", "recover"):
+        elif notice.subject == "directive" and kind is NoticeKind.POSITIVE_CONFIRM and tag in ("initiate", "recover"):
             self._reconcile(self.fop.v_s)
             self._event(SenderEventKind.SYNCHRONISED, detail=f"V(S)={self.fop.v_s}")
 
@@ -222,7 +225,7 @@ class UplinkSender:
         else:
             fop.initiate_ad(InitiateMode.WITH_CLCW_CHECK, tag="recover")
         for notice in fop.take_notices():
-            self._handle(notice.kind, notice.subject, notice.tag, notice.reason, notice.n_s)
+            self._handle(notice)
 
     def _event(self, kind: SenderEventKind, tag: Any = None, detail: str = "") -> None:
         self._events.append(SenderEvent(kind, tag, detail))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flight.link.crc import append_crc
 from flight.link.errors import ConfigError, SdlsError, TcFrameError, ZenithError
 from flight.link.farm import Farm, FarmConfig, FarmOutcome
 from flight.link.keys import KeyRing
@@ -203,7 +204,7 @@ def test_bc_frames_pass_in_clear(command):
     flight.commit(verified)  # a no-op
     flight.commit(flight.process(TcFrame.unpack(bc.pack())))  # BC frames are never replays
     assert flight.counters["clear_bc"] == 2
-    assert flight.state_dict()["7"]["highest"] == -1
+    assert flight.state_dict()["7"]["highest_ad"] == flight.state_dict()["7"]["highest_bd"] == -1
 
 
 def test_unprotected_channels_pass_through_apply():
@@ -282,24 +283,41 @@ def test_uncommitted_frames_may_be_verified_again():
     assert rejected(flight, TcFrame.unpack(raws[0])).field == "replay"
 
 
-def test_out_of_order_values_behind_the_highest_are_accepted_once():
+def test_only_values_above_the_highest_committed_are_fresh():
     flight, raws = _frames(sa(replay_window=8), 40)
     value = {i + 1: raw for i, raw in enumerate(raws)}
     assert _ok(flight, value[5]) == 5
-    assert _ok(flight, value[3]) == 3
-    assert rejected(flight, TcFrame.unpack(value[3])).field == "replay"
-    assert _ok(flight, value[4]) == 4
-    assert _ok(flight, value[1]) == 1  # behind by 4 < 8, never seen
-    # Climb to 20 in steps within the window, then look behind.
-    assert _ok(flight, value[13]) == 13
-    assert _ok(flight, value[20]) == 20
-    assert rejected(flight, TcFrame.unpack(value[12])).field == "replay"  # 8 behind: outside the window
-    assert rejected(flight, TcFrame.unpack(value[13])).field == "replay"  # committed
-    assert _ok(flight, value[14]) == 14  # 6 behind, fresh
+    assert rejected(flight, TcFrame.unpack(value[3])).field == "replay"  # behind, even never seen
+    assert rejected(flight, TcFrame.unpack(value[5])).field == "replay"  # committed
+    assert _ok(flight, value[6]) == 6
+    assert _ok(flight, value[13]) == 13  # 7 ahead: within the window
     # Too far ahead is refused as well, the edge of the window is not.
-    assert rejected(flight, TcFrame.unpack(value[29])).field == "replay"
-    assert _ok(flight, value[28]) == 28
-    assert flight.counters["rejected_replay"] == 4
+    assert rejected(flight, TcFrame.unpack(value[22])).field == "replay"
+    assert _ok(flight, value[21]) == 21
+    assert flight.counters["rejected_replay"] == 3
+
+
+def test_verified_but_uncommitted_values_stay_fresh():
+    """COP-1: FARM-1 may discard an authentic frame; its retransmission must not count as a replay."""
+    flight, raws = _frames(sa(), 3)
+    flight.process(TcFrame.unpack(raws[1]))  # verified, never committed
+    assert _ok(flight, raws[0]) == 1
+    assert _ok(flight, raws[1]) == 2
+
+
+def test_ad_and_bd_frames_are_tracked_apart():
+    """A BD frame accepted ahead of retransmitted AD frames must not make them look old."""
+    ground, flight = link(sa())
+    ad = [ground.apply(frame(b"ad", ns=n)).pack() for n in range(2)]
+    bd = ground.apply(frame(b"bd", frame_type=FrameType.BD)).pack()
+    assert _ok(flight, bd) == 3
+    assert _ok(flight, ad[0]) == 1
+    assert _ok(flight, ad[1]) == 2
+    assert rejected(flight, TcFrame.unpack(bd)).field == "replay"
+    # The bypass flag is authenticated: an AD frame cannot be passed off as BD (or back).
+    forged = bytearray(ad[0])
+    forged[0] |= 0x20
+    assert rejected(flight, TcFrame.unpack(append_crc(bytes(forged[:-2])))).field == "bad_mac"
 
 
 def test_cop1_retransmission_after_a_lost_frame_does_not_stall():
@@ -404,10 +422,10 @@ def test_state_dict_round_trip():
     assert nxt.data[2:14] == (6).to_bytes(12, "big")
     for raw in raws[:3]:
         assert rejected(flight2, TcFrame.unpack(raw)).field == "replay"
-    assert _ok(flight2, raws[4]) == 5
     assert _ok(flight2, raws[3]) == 4
+    assert _ok(flight2, raws[4]) == 5
     assert _ok(flight2, nxt.pack()) == 6
-    flight2.load_state({"999": {"next_iv": 1, "next_sn": 1, "highest": 0, "seen": 0}})  # unknown SPI: ignored
+    flight2.load_state({"999": {"next_iv": 1, "next_sn": 1, "highest_ad": 0, "highest_bd": 0}})  # ignored
 
 
 # --- configuration ------------------------------------------------------------------------------------
