@@ -41,12 +41,24 @@ from flight.link.keys import KeyRing
 from flight.link.sdls import Sdls, SecurityAssociation, ServiceType
 
 
+def _require(checks: dict[str, bool], what: str) -> None:
+    """Raise a ConfigError naming every managed parameter that is out of range."""
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise ConfigError(f"{what}: {', '.join(bad)} out of range")
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class TcChannel:
     vcid: int = 0
     segmented: bool = False  # the VC carries segment headers (MAP IDs)
-    farm_window: int = 10
+    farm_window: int = 10  # W: even, 2..254
     farm_buffer: int = 64
+
+    def __post_init__(self) -> None:
+        _require({"vcid (0..63)": 0 <= self.vcid <= 63,
+                  "farm_window (even, 2..254)": 2 <= self.farm_window <= 254 and self.farm_window % 2 == 0,
+                  "farm_buffer (>= 1)": self.farm_buffer >= 1}, "tc channel")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,14 +68,24 @@ class TcSettings:
     correct_errors: bool = True
     channels: tuple[TcChannel, ...] = (TcChannel(),)
 
+    def __post_init__(self) -> None:
+        vcids = [c.vcid for c in self.channels]
+        _require({"channels (at least one)": bool(vcids), "channels (distinct vcids)": len(set(vcids)) == len(vcids)},
+                 "tc")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FopSettings:
     vcid: int = 0
-    window: int = 5
-    t1: float = 1.0
+    window: int = 3  # K: frames outstanding; at most FARM-1's W/2, enough to cover the round trip
+    t1: float = 0.5  # seconds: longer than a round trip plus K frame times on the slowest uplink
     transmission_limit: int = 10
-    timeout_type: int = 0
+    timeout_type: int = 0  # 0: alert when the limit is reached; 1: suspend
+
+    def __post_init__(self) -> None:
+        _require({"vcid (0..63)": 0 <= self.vcid <= 63, "window (1..255)": 1 <= self.window <= 255,
+                  "t1 (> 0)": self.t1 > 0, "transmission_limit (>= 1)": self.transmission_limit >= 1,
+                  "timeout_type (0 or 1)": self.timeout_type in (0, 1)}, "fop")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,6 +94,10 @@ class TmSettings:
     fecf: bool = True
     ocf: bool = True
     frame_interval: float = 0.05  # seconds between frames when idle: keeps the CLCW fresh
+
+    def __post_init__(self) -> None:
+        _require({"frame_length (14..2048)": 14 <= self.frame_length <= 2048,
+                  "frame_interval (> 0)": self.frame_interval > 0}, "tm")
 
 
 DEFAULT_ASSOCIATION = SecurityAssociation(spi=1, key_id="tc-0", virtual_channel_ids=(0,))
@@ -91,6 +117,16 @@ class LinkConfig:
     fop: FopSettings = FopSettings()
     tm: TmSettings = TmSettings()
     sdls: SdlsSettings = SdlsSettings()
+
+    def __post_init__(self) -> None:
+        _require({"spacecraft_id (0..1023)": 0 <= self.spacecraft_id <= 1023}, "link")
+        channel = self.channel(self.fop.vcid)
+        if channel is None:
+            raise ConfigError(f"fop.vcid: virtual channel {self.fop.vcid} is not one of tc.channels")
+        if self.fop.window > channel.farm_window // 2:
+            # Beyond FARM-1's positive window, one lost frame would put FARM-1 in Lockout.
+            raise ConfigError(f"fop.window: K={self.fop.window} exceeds half of FARM-1's window "
+                              f"W={channel.farm_window} on virtual channel {channel.vcid}")
 
     def channel(self, vcid: int) -> TcChannel | None:
         return next((c for c in self.tc.channels if c.vcid == vcid), None)

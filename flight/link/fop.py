@@ -131,6 +131,9 @@ class Fop:
         # After an Alert: NN(R) then, and how many frames were outstanding. A CLCW adopted by
         # "with CLCW check" must report a V(R) in that range, or it is a stale report.
         self._sync_floor: tuple[int, int] | None = None
+        # Every CLCW of a whole T1 period was below the floor: FARM-1 has really moved (a restart, another
+        # ground station), so the floor is dropped rather than waited on forever.
+        self._stale_while_initialising = False
         self._outbox: deque[tuple[FrameType, bytes]] = deque()
         self._notices: deque[Notice] = deque()
         self.last_alert: AlertReason | None = None
@@ -200,6 +203,7 @@ class Fop:
             self.state = FopState.ACTIVE
             return
         self._directive_pending, self._directive_tag = True, tag
+        self._stale_while_initialising = False
         if mode is InitiateMode.WITH_CLCW_CHECK:  # E24
             self._start_timer()
             self.state = FopState.INITIALISING_WITHOUT_BC
@@ -278,6 +282,7 @@ class Fop:
         adopting = s is FopState.INITIALISING_WITHOUT_BC and self.config.sync_from_clcw
         if adopting and not self._adopt(clcw.report_value):
             self.counters.inc("stale_clcw_ignored")
+            self._stale_while_initialising = True
             return
         n_r = clcw.report_value
         if n_r == self.v_s:
@@ -366,6 +371,9 @@ class Fop:
         self.timer_deadline = None
         self.counters.inc("t1_expired")
         s = self.state
+        if s is FopState.INITIALISING_WITHOUT_BC and self._stale_while_initialising:
+            self._sync_floor = None
+            self.counters.inc("sync_floor_dropped")
         if s is FopState.INITIAL:
             return
         if self.transmission_count < self.transmission_limit:
@@ -417,9 +425,10 @@ class Fop:
                 return
         if self.wait_queue is not None and self.outstanding < self.k:
             fdu, tag, prepared = self.wait_queue
+            raw = self._ad_frame(fdu, prepared)  # first: if it cannot be built, the FDU stays queued
             self.wait_queue = None
             self._notify(NoticeKind.ACCEPT, "fdu", tag)
-            self._transmit_ad(fdu, tag, prepared)
+            self._transmit_ad(raw, tag)
 
     def _look_for_directive(self) -> None:
         if not self.bc_out_ready:
@@ -431,12 +440,14 @@ class Fop:
                 self._emit(FrameType.BC, sent.raw)
                 return
 
-    def _transmit_ad(self, fdu: bytes, tag: Any, prepared: bytes | None = None) -> None:
+    def _ad_frame(self, fdu: bytes, prepared: bytes | None) -> bytes:
+        """The next AD frame, N(S) = V(S): the prepared copy when it carries that N(S), else a new one."""
         if prepared is not None and len(prepared) > 4 and prepared[4] == self.v_s:
-            raw = prepared
-        else:
-            raw = self._pack(TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.AD,
-                                     self.v_s, fdu, self.config.segment))
+            return prepared
+        return self._pack(TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.AD,
+                                  self.v_s, fdu, self.config.segment))
+
+    def _transmit_ad(self, raw: bytes, tag: Any) -> None:
         if not self.sent_queue:
             self.transmission_count = 1
         self.sent_queue.append(_Sent(FrameType.AD, self.v_s, raw, tag))

@@ -159,6 +159,11 @@ class Sdls:
     def protects(self, vcid: int) -> bool:
         return vcid in self._by_vcid
 
+    def overhead(self, vcid: int) -> int:
+        """Octets ApplySecurity adds to a data frame on this channel."""
+        st = self._by_vcid.get(vcid)
+        return st.sa.overhead if st else 0
+
     # --- ApplySecurity -------------------------------------------------------------------------
 
     def apply(self, frame: TcFrame) -> TcFrame:

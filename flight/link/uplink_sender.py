@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flight.counters import Counters
-from flight.link.clcw import Clcw
+from flight.link.clcw import COP_1, Clcw
 from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
-from flight.link.errors import ConfigError
+from flight.link.errors import ConfigError, TcFrameError
 from flight.link.fop import AlertReason, Fop, FopConfig, FopState, InitiateMode, Notice, NoticeKind
 from flight.link.sdls import Sdls
-from flight.link.tcframe import SegmentHeader
+from flight.link.tcframe import FECF_LEN, MAX_FRAME_LEN, PRIMARY_HEADER_LEN, SegmentHeader
 
 
 class SenderEventKind(enum.Enum):
@@ -69,6 +69,10 @@ class UplinkSender:
         fop_config = FopConfig(config.spacecraft_id, config.fop.vcid, config.fop.window, config.fop.t1,
                                config.fop.transmission_limit, config.fop.timeout_type, segment)
         self.fop = Fop(fop_config, clock, protect=sdls.protect if sdls else None)
+        overhead = PRIMARY_HEADER_LEN + (segment is not None) + FECF_LEN
+        if sdls is not None:
+            overhead += sdls.overhead(config.fop.vcid)
+        self.max_packet_length = MAX_FRAME_LEN - overhead
         self.cltu = CltuCodec(CltuConfig(config.tc.randomize, config.tc.correct_errors)) if config.tc.cltu else None
         self.auto_recover = auto_recover
         self.last_clcw: Clcw | None = None
@@ -80,6 +84,8 @@ class UplinkSender:
         self._ids = itertools.count()
         self._events: deque[SenderEvent] = deque()
         self._started = False
+        self._heard_since_suspend = False
+        self._own_termination = False
         self.counters = Counters("uplink")
 
     # --- operator side -------------------------------------------------------------------------
@@ -92,6 +98,7 @@ class UplinkSender:
 
     def send(self, packet: bytes, tag: Any = None) -> None:
         """Queue a packet for sequence-controlled (AD) delivery: exactly once, in order."""
+        self._check_fits(packet)
         self._queue.append(_Fdu(packet, tag))
         self.counters.inc("queued")
         self._service()
@@ -101,8 +108,14 @@ class UplinkSender:
 
         FOP-1 takes one BD frame at a time (until the lower layer accepts it); the rest wait here.
         """
+        self._check_fits(packet)
         self._expedited.append(_Fdu(packet, tag))
         self._service()
+
+    def _check_fits(self, packet: bytes) -> None:
+        if len(packet) > self.max_packet_length:
+            raise TcFrameError("frame_length", f"a {len(packet)}-octet packet does not fit a TC frame on this "
+                                               f"channel (at most {self.max_packet_length} octets)")
 
     def take_events(self) -> list[SenderEvent]:
         events = list(self._events)
@@ -117,7 +130,9 @@ class UplinkSender:
     # --- link side -----------------------------------------------------------------------------
 
     def on_clcw(self, clcw: Clcw) -> None:
-        self.last_clcw = clcw
+        if clcw.virtual_channel_id == self.fop.config.virtual_channel_id and clcw.cop_in_effect == COP_1:
+            self.last_clcw = clcw  # recovery reads it: it must be this channel's own report
+            self._heard_since_suspend = True
         self.fop.on_clcw(clcw)
         self._service()
 
@@ -184,6 +199,7 @@ class UplinkSender:
             self.counters.inc(f"alert_{notice.reason.value}")
             self._event(SenderEventKind.ALERT, detail=notice.reason.value)
         elif kind is NoticeKind.SUSPEND:
+            self._heard_since_suspend = False
             self._event(SenderEventKind.SUSPENDED)
         elif notice.subject == "directive" and kind is NoticeKind.POSITIVE_CONFIRM and tag in ("initiate", "recover"):
             self._reconcile(self.fop.v_s)
@@ -211,10 +227,22 @@ class UplinkSender:
 
     def _recover(self) -> None:
         fop = self.fop
-        if not (self._started and self.auto_recover) or fop.state is not FopState.INITIAL or fop.suspend_state:
+        if not (self._started and self.auto_recover) or fop.state is not FopState.INITIAL:
             return
-        if fop.last_alert is AlertReason.TERM:
+        if fop.suspend_state:
+            # Timeout type 1 suspends instead of alerting. A plain Resume would only suspend again
+            # (the transmission count stays at the limit), so once the spacecraft is heard again the
+            # service is terminated and re-initiated: limbo goes out again, bit-identical.
+            if not self._heard_since_suspend:
+                return
+            self.counters.inc("restarted_after_suspend")
+            self._own_termination = True
+            fop.terminate(tag="recover")
+            for notice in fop.take_notices():
+                self._handle(notice)
+        if fop.last_alert is AlertReason.TERM and not self._own_termination:
             return  # the operator stopped the service on purpose
+        self._own_termination = False
         self.counters.inc("recoveries")
         clcw = self.last_clcw
         if clcw is not None and (clcw.lockout or clcw.retransmit or clcw.wait):

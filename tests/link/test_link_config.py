@@ -44,6 +44,7 @@ farm_buffer = 8
 [[tc.channels]]
 vcid = 3
 segmented = true
+farm_window = 14
 
 [fop]
 vcid = 3
@@ -108,7 +109,7 @@ def test_every_table(tmp_path: Path) -> None:
     assert config.spacecraft_id == 77
     assert config.keys_file == str(tmp_path / "keys" / "zenith-keys.json")  # relative to the config file
     assert config.tc == TcSettings(cltu=False, randomize=False, correct_errors=False, channels=(
-        TcChannel(vcid=0, farm_window=20, farm_buffer=8), TcChannel(vcid=3, segmented=True)))
+        TcChannel(vcid=0, farm_window=20, farm_buffer=8), TcChannel(vcid=3, segmented=True, farm_window=14)))
     assert config.fop == FopSettings(vcid=3, window=7, t1=2.0, transmission_limit=3, timeout_type=1)
     assert isinstance(config.fop.t1, float)
     assert config.tm == TmSettings(frame_length=512, fecf=False, ocf=True, frame_interval=0.25)
@@ -264,8 +265,25 @@ def test_association_missing_required_key(tmp_path: Path, text: str) -> None:
 
 def test_invalid_farm_window_is_a_config_error(tmp_path: Path) -> None:
     """Refused when loaded or at the latest when the receiver is built: a ConfigError, never a bare ValueError."""
-    with pytest.raises(ConfigError, match="window width 3"):
+    with pytest.raises(ConfigError, match=r"tc.channels\[0\].*farm_window"):
         UplinkReceiver(load_link_config(write(tmp_path, "[[tc.channels]]\nvcid = 0\nfarm_window = 3\n")), None)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[fop]\nwindow = 6", "exceeds half of FARM-1's window"),
+    ("[fop]\nvcid = 4", "not one of tc.channels"),
+    ("[fop]\nwindow = 0", "window"),
+    ("[fop]\nt1 = -1", "t1"),
+    ("[fop]\ntransmission_limit = 0", "transmission_limit"),
+    ("[fop]\ntimeout_type = 2", "timeout_type"),
+    ("[tc]\nchannels = []", "at least one"),
+    ("[[tc.channels]]\nvcid = 0\n[[tc.channels]]\nvcid = 0", "distinct"),
+    ("[tm]\nframe_length = 4", "frame_length"),
+    ("spacecraft_id = 1024", "spacecraft_id"),
+])
+def test_managed_parameters_are_range_checked_at_load(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_link_config(write(tmp_path, text))
 
 
 # --- property ----------------------------------------------------------------------------------------
