@@ -29,6 +29,8 @@ from flight.counters import Counters
 from flight.link.clcw import COP_1, Clcw
 from flight.link.tcframe import FrameType, SegmentHeader, SetVr, TcFrame, Unlock
 
+MOVED_EVIDENCE = 5  # identical stale CLCWs over a T1 period that show FARM-1 has moved
+
 
 class FopState(enum.IntEnum):
     ACTIVE = 1
@@ -131,9 +133,11 @@ class Fop:
         # After an Alert: NN(R) then, and how many frames were outstanding. A CLCW adopted by
         # "with CLCW check" must report a V(R) in that range, or it is a stale report.
         self._sync_floor: tuple[int, int] | None = None
-        # Every CLCW of a whole T1 period was below the floor: FARM-1 has really moved (a restart, another
-        # ground station), so the floor is dropped rather than waited on forever.
-        self._stale_while_initialising = False
+        # The N(R)s of the CLCWs refused as stale during an initialisation. When a whole T1 period brings
+        # nothing else, and they all report one same V(R), FARM-1 has really moved (a restart, another
+        # ground station): the floor is dropped rather than waited on forever. Late copies of old
+        # CLCWs report a spread of values, and fresh ones end the initialisation at once.
+        self._stale_reports: list[int] = []
         self._outbox: deque[tuple[FrameType, bytes]] = deque()
         self._notices: deque[Notice] = deque()
         self.last_alert: AlertReason | None = None
@@ -203,7 +207,7 @@ class Fop:
             self.state = FopState.ACTIVE
             return
         self._directive_pending, self._directive_tag = True, tag
-        self._stale_while_initialising = False
+        self._stale_reports = []
         if mode is InitiateMode.WITH_CLCW_CHECK:  # E24
             self._start_timer()
             self.state = FopState.INITIALISING_WITHOUT_BC
@@ -282,7 +286,7 @@ class Fop:
         adopting = s is FopState.INITIALISING_WITHOUT_BC and self.config.sync_from_clcw
         if adopting and not self._adopt(clcw.report_value):
             self.counters.inc("stale_clcw_ignored")
-            self._stale_while_initialising = True
+            self._stale_reports.append(clcw.report_value)
             return
         n_r = clcw.report_value
         if n_r == self.v_s:
@@ -371,7 +375,8 @@ class Fop:
         self.timer_deadline = None
         self.counters.inc("t1_expired")
         s = self.state
-        if s is FopState.INITIALISING_WITHOUT_BC and self._stale_while_initialising:
+        reports = self._stale_reports
+        if s is FopState.INITIALISING_WITHOUT_BC and len(reports) >= MOVED_EVIDENCE and len(set(reports)) == 1:
             self._sync_floor = None
             self.counters.inc("sync_floor_dropped")
         if s is FopState.INITIAL:

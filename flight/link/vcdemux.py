@@ -16,10 +16,31 @@ from flight.link.errors import ClcwError, TmFrameError
 from flight.link.pus import IDLE_APID, PRIMARY_HEADER_LEN
 from flight.link.tmframe import FHP_IDLE, FHP_NO_PACKET_START, TmChannelFormat, TmFrame
 
+STALE_BAND = 32  # a count this far behind the expected one is a late frame, not a wrap-around gap
+RESYNC_AFTER = 8  # this many "late" frames in a row: the sender restarted its count; follow it
+
+
+def _follow(count: int, expected: int | None, stale_run: int) -> tuple[int | str, int, int]:
+    """Classify a frame count against the expected one (mod 256).
+
+    Returns the verdict (the number of frames missing, 0 when in sequence, ``"stale"`` for a late
+    frame, ``"resync"`` when the count restarted), the next expected count and the run of consecutive
+    late frames.
+    """
+    if expected is None:
+        return 0, (count + 1) & 0xFF, 0
+    ahead = (count - expected) & 0xFF
+    if ahead < 256 - STALE_BAND:
+        return ahead, (count + 1) & 0xFF, 0
+    if stale_run + 1 < RESYNC_AFTER:
+        return "stale", expected, stale_run + 1
+    return "resync", (count + 1) & 0xFF, 0
+
 
 @dataclass(slots=True)
 class _VcState:
     expected_count: int | None = None
+    stale_run: int = 0
     partial: bytes = b""
     synced: bool = False
 
@@ -36,6 +57,7 @@ class VirtualChannelDemux:
         self.fmt = fmt
         self._vcs: dict[int, _VcState] = {}
         self._expected_mc: int | None = None
+        self._mc_stale_run = 0
         self.last_clcw: Clcw | None = None
         self.counters = Counters("tm_demux")
 
@@ -60,25 +82,28 @@ class VirtualChannelDemux:
                 self.counters.inc("ocf_not_clcw")
         if frame.first_header_pointer == FHP_IDLE:
             self.counters.inc("idle_frames")
-            self._vc(frame).expected_count = (frame.virtual_channel_frame_count + 1) & 0xFF
+            vc = self._vc(frame)
+            _, vc.expected_count, vc.stale_run = _follow(frame.virtual_channel_frame_count, vc.expected_count,
+                                                         vc.stale_run)
             return result
         result.packets = self._extract(frame)
         return result
 
     def _check_master_count(self, count: int) -> bool:
-        """Count master-channel gaps; False for a frame older than one already seen.
+        """Count master-channel gaps; False for a late (reordered or duplicated) frame.
 
-        A late (reordered or duplicated) frame carries a stale CLCW: handing it to FOP-1 would
-        acknowledge the past, so its OCF is ignored.
+        A late frame carries a stale CLCW: handing it to FOP-1 would acknowledge the past, so its
+        OCF is ignored.
         """
-        if self._expected_mc is not None and count != self._expected_mc:
-            ahead = (count - self._expected_mc) & 0xFF
-            if ahead >= 128:
-                self.counters.inc("mc_stale_frames")
-                return False
+        verdict, self._expected_mc, self._mc_stale_run = _follow(count, self._expected_mc, self._mc_stale_run)
+        if verdict == "stale":
+            self.counters.inc("mc_stale_frames")
+            return False
+        if verdict == "resync":
+            self.counters.inc("mc_resyncs")
+        elif verdict:
             self.counters.inc("mc_gaps")
-            self.counters.inc("mc_frames_missing", ahead)
-        self._expected_mc = (count + 1) & 0xFF
+            self.counters.inc("mc_frames_missing", verdict)
         return True
 
     def _vc(self, frame: TmFrame) -> _VcState:
@@ -86,11 +111,19 @@ class VirtualChannelDemux:
 
     def _extract(self, frame: TmFrame) -> list[bytes]:
         vc = self._vc(frame)
-        if vc.expected_count is not None and frame.virtual_channel_frame_count != vc.expected_count:
-            self.counters.inc("vc_gaps")
-            self.counters.inc("vc_frames_missing", (frame.virtual_channel_frame_count - vc.expected_count) & 0xFF)
+        verdict, vc.expected_count, vc.stale_run = _follow(frame.virtual_channel_frame_count, vc.expected_count,
+                                                           vc.stale_run)
+        if verdict == "stale":
+            # Its octets were given up for lost when the newer frame came: they cannot be spliced back.
+            self.counters.inc("vc_stale_frames")
+            return []
+        if verdict == "resync":
+            self.counters.inc("vc_resyncs")
             self._drop_partial(vc)
-        vc.expected_count = (frame.virtual_channel_frame_count + 1) & 0xFF
+        elif verdict:
+            self.counters.inc("vc_gaps")
+            self.counters.inc("vc_frames_missing", verdict)
+            self._drop_partial(vc)
         fhp = frame.first_header_pointer
         data = frame.data
         packets: list[bytes] = []
