@@ -17,11 +17,11 @@ from tempfile import TemporaryDirectory
 from bench.harness import Record
 from flight.dictionary import load_dictionary
 from flight.link.config import FopSettings, LinkConfig
-from flight.link.keys import KeyRing
 from flight.link.pus import build_tc
 from flight.link.tcframe import MAX_FRAME_LEN
 from flight.link.transport import BenchPorts
 from flight.link.uplink_sender import SenderEventKind
+from ground.iv_state import new_key_file
 from ground.link import GroundLink
 from hil.ports import free_base_port
 from hil.process_group import ProcessGroup
@@ -44,7 +44,7 @@ def _cltu_length(frame_length: int) -> int:
 def _measure(fer: float, seed: int, workdir: Path) -> tuple[float, float]:
     """Frames per second accepted, and the elapsed seconds, for FRAMES maximum-size frames."""
     keys = workdir / "keys.json"
-    KeyRing.generate(["tc-0"]).save(keys)
+    new_key_file(keys)
     config = LinkConfig(keys_file=str(keys), fop=FOP)
     base = free_base_port()
     ports = BenchPorts(base)
@@ -53,7 +53,8 @@ def _measure(fer: float, seed: int, workdir: Path) -> tuple[float, float]:
         group.start("link", "hil.cli", ["link", "--base-port", str(base), "--seed", str(seed),
                                         "--up-bandwidth", str(BANDWIDTH), "--up-loss", str(fer),
                                         "--up-queue-limit", "64"])
-        group.start("flight", "flight.cli", ["link", "--base-port", str(base), "--keys", str(keys)])
+        group.start("flight", "flight.cli", ["link", "--base-port", str(base), "--keys", str(keys),
+                                             "--state", str(workdir / "flight-link-state.json")])
         ground = GroundLink(config, load_dictionary(), ports.ground_uplink(), ports.ground_downlink())
         try:
             ground.start()
@@ -83,7 +84,9 @@ def run() -> list[Record]:
     records = []
     with TemporaryDirectory(prefix="zenith-bench-") as tmp:
         for i, fer in enumerate(FERS):
-            goodput, _ = _measure(fer, seed=100 + i, workdir=Path(tmp))
+            run_dir = Path(tmp) / f"fer-{i}"
+            run_dir.mkdir()
+            goodput, _ = _measure(fer, seed=100 + i, workdir=run_dir)
             ideal = (1 - fer) * capacity
             records.append(Record(f"COP-1 goodput, FER {fer:.0%}, {BANDWIDTH // 1000} kbit/s", goodput, "frames/s",
                                   ideal, goodput / ideal, TARGET))

@@ -7,13 +7,13 @@ benchmarks to :data:`BENCHMARKS` in ``bench/__main__.py``.
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from flight.atomic_file import write_json_atomic
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +56,4 @@ def print_table(records: list[Record]) -> None:
 
 
 def save(records: list[Record], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump([asdict(r) for r in records], fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_json_atomic(path, [asdict(r) for r in records])

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--arrivals", type=Path, help="append every command that arrives to this JSON-lines file")
     link.add_argument("--duration", type=float, help="stop after this many seconds")
     link.add_argument("--keys", type=Path, help="SDLS key file (overrides keys_file in the config)")
+    link.add_argument("--state", type=Path, help="FARM-1 and anti-replay state file, kept across restarts "
+                                                 "(written before any command is acted on)")
     link.add_argument("--insecure", action="store_true", help="run without SDLS: accept unauthenticated commands "
                                                               "(bench only)")
     link.set_defaults(handler=_link)
@@ -48,7 +50,7 @@ def _link(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, keys_file=str(args.keys))
     ports = BenchPorts(args.base_port, args.host)
     return run_link_node(config, load_dictionary(args.dictionary), args.uplink or ports.flight_uplink(),
-                         args.downlink or ports.flight_downlink(), args.arrivals, args.duration)
+                         args.downlink or ports.flight_downlink(), args.arrivals, args.duration, state=args.state)
 
 
 def main(argv: list[str] | None = None) -> int:

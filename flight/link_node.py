@@ -32,6 +32,7 @@ from flight.link.sdls import Sdls
 from flight.link.tmframe import TmChannelFormat
 from flight.link.uplink_receiver import UplinkReceiver
 from flight.link.vcmux import VirtualChannelMux
+from flight.link_state import LinkStateFile
 
 REALTIME_VC = 0
 FAILURE_CODE_BITS = 8
@@ -66,10 +67,12 @@ class Arrival:
 
 class LinkNode:
     def __init__(self, config: LinkConfig, dictionary: Dictionary, sdls: Sdls | None,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], state: LinkStateFile | None = None) -> None:
         self.dictionary = dictionary
         self.clock = clock
         self.receiver = UplinkReceiver(config, sdls)
+        self.state = state
+        self.restored = state.restore(self.receiver) if state is not None else False
         fmt = TmChannelFormat(config.spacecraft_id, config.tm.frame_length, config.tm.ocf, config.tm.fecf)
         self.mux = VirtualChannelMux(fmt, ocf_source=self.receiver.clcw_bytes)
         self.sequence = SequenceCounter()
@@ -79,6 +82,8 @@ class LinkNode:
     def on_uplink(self, raw: bytes) -> list[Arrival]:
         """Take one CLTU or frame from the radio; return the commands it completed."""
         self.receiver.receive(raw)
+        if self.state is not None:
+            self.state.save(self.receiver)  # on disk before any command in the frame is acted on
         return [self._dispatch(d.packet) for d in self.receiver.take_packets()]
 
     def next_frame(self) -> bytes:

@@ -20,15 +20,23 @@ from flight.dictionary import Dictionary
 from flight.link.config import LinkConfig, build_sdls
 from flight.link.transport import Endpoint, FrameReceiver, FrameSender
 from flight.link_node import LinkNode
+from flight.link_state import LinkStateFile
 
 
 def run_link_node(config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, downlink: Endpoint,
-                  arrivals: Path | None = None, duration: float | None = None, out: TextIO = sys.stdout) -> int:
+                  arrivals: Path | None = None, duration: float | None = None, out: TextIO = sys.stdout,
+                  state: Path | None = None) -> int:
     sdls = build_sdls(config)
+    state_file = LinkStateFile(state) if state else None
+    if state_file is None:
+        print("flight link: warning: no --state file: FARM-1 and anti-replay state will not survive a restart",
+              file=sys.stderr)
     ctx = zmq.Context()
     rx = FrameReceiver(ctx, uplink, "radio_up")
     tx = FrameSender(ctx, downlink, "radio_down")
-    node = LinkNode(config, dictionary, sdls, time.time)
+    node = LinkNode(config, dictionary, sdls, time.time, state_file)
+    if node.restored:
+        print(f"flight link: restored FARM-1 and SDLS state from {state}", file=out, flush=True)
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:

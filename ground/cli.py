@@ -67,8 +67,11 @@ def _decode(args: argparse.Namespace) -> int:
 def _keygen(args: argparse.Namespace) -> int:
     if args.path.exists() and not args.force:
         raise ZenithError(f"{args.path} exists; pass --force to replace it")
-    KeyRing.generate(args.key_id or ["tc-0"]).save(args.path)
-    print(f"wrote {args.path} (mode 0600): keep it out of version control")
+    from ground.iv_state import iv_state_path, new_key_file
+
+    new_key_file(args.path, tuple(args.key_id or ["tc-0"]))
+    print(f"wrote {args.path} and {iv_state_path(args.path)} (mode 0600): keep both out of version control, "
+          "and keep them together (the second says which AES-GCM nonces the keys have used)")
     return 0
 
 

@@ -7,6 +7,7 @@ demultiplexer) from one ``pump`` call, so scripts, tests and benchmarks can run 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -15,12 +16,15 @@ import zmq
 from flight.counters import Counters
 from flight.dictionary import Dictionary, encode_command
 from flight.link.config import LinkConfig, build_sdls
-from flight.link.errors import TmFrameError
+from flight.link.errors import TmFrameError, ZenithError
 from flight.link.pus import SequenceCounter
 from flight.link.tmframe import TmChannelFormat
 from flight.link.transport import Endpoint, FrameReceiver, FrameSender
 from flight.link.uplink_sender import SenderEvent, UplinkSender
 from flight.link.vcdemux import VirtualChannelDemux
+from ground.iv_state import IvReservations, iv_state_path
+
+TELEMETRY_KEPT = 10_000  # the newest packets, for scripts; the archive (next issue) keeps them all
 
 
 class GroundLink:
@@ -30,13 +34,21 @@ class GroundLink:
         self.ctx = zmq.Context()
         self.tx = FrameSender(self.ctx, uplink, "ground_up")
         self.rx = FrameReceiver(self.ctx, downlink, "ground_down")
-        self.sender = UplinkSender(config, clock, build_sdls(config))
+        self.telemetry: deque[bytes] = deque(maxlen=TELEMETRY_KEPT)
+        self.counters = Counters("ground")
+        try:
+            sdls = build_sdls(config)
+            keys = config.keys_path()
+            if sdls is not None and keys is not None:
+                IvReservations(iv_state_path(keys)).attach(sdls)
+            self.sender = UplinkSender(config, clock, sdls)
+        except ZenithError:
+            self.close()
+            raise
         fmt = TmChannelFormat(config.spacecraft_id, config.tm.frame_length, config.tm.ocf, config.tm.fecf)
         self.demux = VirtualChannelDemux(fmt)
         self.sequence = SequenceCounter()
-        self.telemetry: list[bytes] = []
         self.events: list[SenderEvent] = []
-        self.counters = Counters("ground")
 
     def start(self) -> None:
         self.sender.start()
@@ -59,6 +71,7 @@ class GroundLink:
                 self.counters.inc("tm_frames_rejected")
             else:
                 self.telemetry.extend(result.packets)
+                self.counters.inc("tm_packets", len(result.packets))
                 if result.clcw is not None:
                     self.sender.on_clcw(result.clcw)
             raw = self.rx.recv(0)

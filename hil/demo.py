@@ -24,6 +24,7 @@ from flight.link.sdls import Sdls
 from flight.link.tcframe import FrameType, TcFrame
 from flight.link.transport import BenchPorts
 from flight.link.uplink_sender import SenderEventKind
+from ground.iv_state import new_key_file
 from ground.link import GroundLink
 from hil.ports import free_base_port
 from hil.process_group import ProcessGroup
@@ -90,7 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     keys_path = out / "demo-keys.json"
-    KeyRing.generate(["tc-0"]).save(keys_path)  # a fresh key each run: keys are never committed
+    new_key_file(keys_path)  # fresh keys each run: keys are never committed
     config = LinkConfig(keys_file=str(keys_path))
     dictionary = load_dictionary()
     base = args.base_port or free_base_port()
@@ -110,7 +111,8 @@ def run_demo(args: argparse.Namespace) -> int:
                                         "--capture", str(out / "capture.jsonl"), "--stats", str(out / "link-stats.json"),
                                         *fault_args], on_line)
         group.start("flight", "flight.cli", ["link", "--base-port", str(base), "--keys", str(keys_path),
-                                             "--arrivals", str(out / "arrivals.jsonl")], on_line)
+                                             "--arrivals", str(out / "arrivals.jsonl"),
+                                             "--state", str(out / "flight-link-state.json")], on_line)
         ground = GroundLink(config, dictionary, ports.ground_uplink(), ports.ground_downlink())
         try:
             result = _fly(ground, args.commands, args.interval, arrivals, show, args.timeout, config)

@@ -68,3 +68,7 @@ class CommandError(LinkError):
 
 class DictionaryError(ZenithError):
     """The dictionary file itself is malformed; the message names the JSON path."""
+
+
+class StorageError(ZenithError):
+    """State on stable storage cannot be written, or read back as it was written."""

@@ -11,7 +11,8 @@ import os
 import secrets
 from pathlib import Path
 
-from flight.link.errors import ConfigError
+from flight.atomic_file import write_json_atomic
+from flight.link.errors import ConfigError, StorageError
 
 KEY_LEN = 32
 
@@ -56,16 +57,7 @@ class KeyRing:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically with mode 0600: a key file is never world-readable, never half-written."""
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
         try:
-            tmp.unlink(missing_ok=True)  # a stale temp file could carry a looser mode
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"cannot write key file {target}: {exc.strerror}") from None
-        os.fchmod(fd, 0o600)  # whatever the umask
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"keys": {k: v.hex() for k, v in sorted(self._keys.items())}}, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+            write_json_atomic(path, {"keys": {k: v.hex() for k, v in self._keys.items()}}, mode=0o600)
+        except StorageError as exc:
+            raise ConfigError(f"key file: {exc}") from None

@@ -23,6 +23,7 @@ Two more things keep that sound under COP-1:
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -275,16 +276,23 @@ class Sdls:
         """What must survive a restart: the sender's counters (an IV must never be used twice) and
         the receiver's highest committed values (a replay must never be accepted)."""
         return {str(spi): {"next_iv": st.next_iv, "next_sn": st.next_sn, "highest_ad": st.highest[0],
-                           "highest_bd": st.highest[1]} for spi, st in self._by_spi.items()}
+                           "highest_bd": st.highest[1], "key_check": _key_check(st.key)}
+                for spi, st in self._by_spi.items()}
 
     def load_state(self, saved: dict[str, dict[str, int]]) -> None:
+        """Restore what :meth:`state_dict` saved; an SA whose key has changed since starts afresh."""
         for spi, values in saved.items():
             st = self._by_spi.get(int(spi))
-            if st is None:
+            if st is None or values.get("key_check", _key_check(st.key)) != _key_check(st.key):
                 continue
             st.next_iv, st.next_sn = int(values["next_iv"]), int(values["next_sn"])
             st.iv_limit, st.sn_limit = st.next_iv, st.next_sn
             st.highest = [int(values["highest_ad"]), int(values["highest_bd"])]
+
+
+def _key_check(key: bytes) -> str:
+    """A short, one-way fingerprint of a key: which key a saved state belongs to, nothing more."""
+    return hashlib.sha256(b"zenith-sdls-key-check" + key).hexdigest()[:16]
 
 
 def _masked(aad: bytes, mask: bytes | None) -> bytes:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import math
-import os
 import signal
 import sys
 import time
@@ -30,8 +28,9 @@ from typing import TextIO
 
 import zmq
 
+from flight.atomic_file import write_json_atomic
 from flight.counters import Counters
-from flight.link.errors import ConfigError
+from flight.link.errors import ConfigError, StorageError
 from flight.link.transport import BenchPorts, Endpoint, FrameReceiver, FrameSender
 from hil.link.capture import CaptureWriter
 from hil.link.faults import Channel, Delivery, Fate, FaultConfig
@@ -74,17 +73,6 @@ class EmulatorConfig:
             raise ConfigError(f"stats_interval = {self.stats_interval} must be a positive number of seconds")
         if self.duration is not None and not (math.isfinite(self.duration) and self.duration >= 0):
             raise ConfigError(f"duration = {self.duration} must be a number of seconds >= 0")
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Readers see the old file or the new one, never half of one: temp file, fsync, rename."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, sort_keys=True)
-        stream.write("\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temp, path)
 
 
 @dataclass(slots=True)
@@ -234,9 +222,9 @@ class LinkEmulator:
             return
         try:
             write_json_atomic(self.config.stats, self.summary(running))
-        except OSError as exc:
+        except StorageError as exc:
             if strict:
-                raise ConfigError(f"cannot write stats file {self.config.stats}: {exc.strerror}") from None
+                raise ConfigError(f"stats file: {exc}") from None
             self.counters.inc("stats_write_errors")  # a full disk must not stop the link
 
     def _close(self) -> None:

@@ -11,9 +11,9 @@ import pytest
 
 from flight.dictionary import load_dictionary
 from flight.link.config import LinkConfig
-from flight.link.keys import KeyRing
 from flight.link.transport import BenchPorts
 from flight.link.uplink_sender import SenderEventKind
+from ground.iv_state import new_key_file
 from ground.link import GroundLink
 from hil.ports import free_base_port
 from hil.process_group import ProcessGroup
@@ -25,7 +25,7 @@ COMMANDS = [("PING", {}), ("NOOP", {}), ("RESET_COUNTERS", {"service": "FARM"})]
 
 def _fly(tmp_path: Path, count: int, faults: list[str], seed: int) -> tuple[list, list, dict, dict]:
     keys = tmp_path / "keys.json"
-    KeyRing.generate(["tc-0"]).save(keys)
+    new_key_file(keys)
     config = LinkConfig(keys_file=str(keys))
     base = free_base_port()
     arrivals_file = tmp_path / "arrivals.jsonl"
@@ -34,7 +34,7 @@ def _fly(tmp_path: Path, count: int, faults: list[str], seed: int) -> tuple[list
         group.start("link", "hil.cli", ["link", "--base-port", str(base), "--seed", str(seed),
                                         "--stats", str(stats), "--stats-interval", "0.2", *faults])
         group.start("flight", "flight.cli", ["link", "--base-port", str(base), "--keys", str(keys),
-                                             "--arrivals", str(arrivals_file)])
+                                             "--arrivals", str(arrivals_file), "--state", str(tmp_path / "state.json")])
         ports = BenchPorts(base)
         ground = GroundLink(config, load_dictionary(), ports.ground_uplink(), ports.ground_downlink())
         sent = []
