@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from spacepackets.ecss import PusTc
 from spacepackets.ecss.pus_1_verification import (
     ErrorCode,
     FailureNotice,
@@ -36,6 +35,8 @@ from flight.link_state import LinkStateFile
 
 REALTIME_VC = 0
 FAILURE_CODE_BITS = 8
+# PUS-C acknowledgement flags of a telecommand (ECSS-E-ST-70-41C 7.4.1).
+ACK_ACCEPTANCE, ACK_START, ACK_PROGRESS, ACK_COMPLETION = 0b1000, 0b0100, 0b0010, 0b0001
 
 
 class FailureCode(enum.IntEnum):
@@ -78,6 +79,8 @@ class LinkNode:
         self.sequence = SequenceCounter()
         self.counters = Counters("cmd")
         self._time = dictionary.mission.tm_time
+        self._handlers: dict[str, Callable[[int, dict[str, Any]], None]] = {
+            "PING": self._ping, "NOOP": self._noop, "RESET_COUNTERS": self._reset_counters}
 
     def on_uplink(self, raw: bytes) -> list[Arrival]:
         """Take one CLTU or frame from the radio; return the commands it completed."""
@@ -98,29 +101,70 @@ class LinkNode:
         except LinkError as exc:
             self.counters.inc("rejected")
             apid = ((packet[0] & 0x07) << 8 | packet[1]) if len(packet) >= 2 else 0
+            if len(packet) >= 4:  # a request ID can still be read: tell the ground what became of it
+                self._report(RequestId.unpack(packet[:4]), apid, MessageSubtype.TM_ACCEPTANCE_FAILURE,
+                             FailureCode.MALFORMED_PACKET, exc.field)
             return Arrival(apid, 0, None, failure=FailureCode.MALFORMED_PACKET, reason=str(exc))
+        request = RequestId.from_pus_tc(tc)
+        flags = tc.pus_tc_sec_header.ack_flags
         try:
             decoded = decode_app_data(self.dictionary, tc.service, tc.message_subtype, tc.app_data)
         except CommandError as exc:
             code = FailureCode.UNKNOWN_COMMAND if exc.field == "opcode" else FailureCode.BAD_ARGUMENT
             self.counters.inc("rejected")
-            self._verification(tc, MessageSubtype.TM_ACCEPTANCE_FAILURE, code, exc.field)
+            self._report(request, tc.apid, MessageSubtype.TM_ACCEPTANCE_FAILURE, code, exc.field)
             return Arrival(tc.apid, tc.seq_count, None, failure=code, reason=str(exc))
         self.counters.inc("accepted")
-        self._verification(tc, MessageSubtype.TM_ACCEPTANCE_SUCCESS)
-        if decoded.command.name == "PING":
-            self._send(tc.apid, 17, 2, b"")
-        self._verification(tc, MessageSubtype.TM_COMPLETION_SUCCESS)
+        # Success reports only as the command's acknowledgement flags ask; failures always.
+        if flags & ACK_ACCEPTANCE:
+            self._report(request, tc.apid, MessageSubtype.TM_ACCEPTANCE_SUCCESS)
+        if flags & ACK_START:
+            self._report(request, tc.apid, MessageSubtype.TM_START_SUCCESS)
+        handler = self._handlers.get(decoded.command.name)
+        if handler is None:
+            self._report(request, tc.apid, MessageSubtype.TM_COMPLETION_FAILURE, FailureCode.EXECUTION_ERROR,
+                         "no handler on this node")
+            return Arrival(tc.apid, tc.seq_count, decoded.command.name, decoded.arguments,
+                           FailureCode.EXECUTION_ERROR, "no handler on this node")
+        handler(tc.apid, decoded.arguments)
+        if flags & ACK_COMPLETION:
+            self._report(request, tc.apid, MessageSubtype.TM_COMPLETION_SUCCESS)
         return Arrival(tc.apid, tc.seq_count, decoded.command.name, decoded.arguments)
 
-    def _verification(self, tc: PusTc, subtype: MessageSubtype, code: FailureCode | None = None,
-                      field_name: str = "") -> None:
+    # --- commands ------------------------------------------------------------------------------
+
+    def _ping(self, apid: int, _arguments: dict[str, Any]) -> None:
+        self._send(apid, 17, 2, b"")
+
+    def _noop(self, _apid: int, _arguments: dict[str, Any]) -> None:
+        pass
+
+    def _reset_counters(self, _apid: int, arguments: dict[str, Any]) -> None:
+        chosen = arguments["service"]
+        for name, counters in self._services().items():
+            if chosen in ("ALL", name):
+                for each in counters:
+                    each.reset()
+
+    def _services(self) -> dict[str, list[Counters]]:
+        """The counters RESET_COUNTERS can zero, by the dictionary's enum labels."""
+        receiver = self.receiver
+        return {
+            "COMMANDS": [self.counters],
+            "TC_LINK": [receiver.counters],
+            "FARM": [farm.counters for farm in receiver.farms.values()],
+            "SDLS": [receiver.sdls.counters] if receiver.sdls else [],
+            "TM_LINK": [self.mux.counters],
+            "CLTU": [receiver.cltu.counters] if receiver.cltu else [],
+        }
+
+    def _report(self, request: RequestId, apid: int, subtype: MessageSubtype, code: FailureCode | None = None,
+                field_name: str = "") -> None:
         notice = None
         if code is not None:
             notice = FailureNotice(ErrorCode(FAILURE_CODE_BITS, int(code)), field_name.encode()[:64])
-        tm = Service1Tm(tc.apid, subtype, self._timestamp(),
-                        VerificationParams(RequestId.from_pus_tc(tc), failure_notice=notice),
-                        seq_count=self.sequence.next(tc.apid))
+        tm = Service1Tm(apid, subtype, self._timestamp(), VerificationParams(request, failure_notice=notice),
+                        seq_count=self.sequence.next(apid))
         self.mux.push(REALTIME_VC, tm.pack())
 
     def _send(self, apid: int, service: int, subtype: int, data: bytes) -> None:

@@ -69,17 +69,17 @@ def test_ping_is_accepted_answered_and_completed() -> None:
     assert arrival.as_dict() == {"apid": 16, "sequence_count": 5, "name": "PING", "arguments": {},
                                  "accepted": True, "failure": None, "reason": ""}
     packets = bench.downlink()
-    assert len(packets) == 3
+    assert len(packets) == 4
     tms = [parse_tm(p, TIME_LEN) for p in packets]
-    assert [(t.service, t.message_subtype) for t in tms] == [(1, 1), (17, 2), (1, 7)]
+    assert [(t.service, t.message_subtype) for t in tms] == [(1, 1), (1, 3), (17, 2), (1, 7)]
     assert all(t.apid == 16 for t in tms)
-    assert [t.seq_count for t in tms] == [0, 1, 2]
+    assert [t.seq_count for t in tms] == [0, 1, 2, 3]
     assert all(ZD.mission.tm_time.decode(bytes(t.timestamp)) == NOW for t in tms)
-    for raw in (packets[0], packets[2]):
+    for raw in (packets[0], packets[1], packets[3]):
         report = service1(raw)
         assert report.tc_req_id.pack() == request_id(tc)
         assert not report.has_failure_notice
-    assert tms[1].source_data == b""
+    assert tms[2].source_data == b""
     assert bench.node.counters["accepted"] == 1
     assert bench.clcws[-1].report_value == 1
 
@@ -90,7 +90,20 @@ def test_noop_and_reset_counters() -> None:
     (arrival,) = bench.uplink(encode_command(ZD, "RESET_COUNTERS", {"service": "FARM"}, seq_count=2))
     assert arrival.name == "RESET_COUNTERS" and arrival.arguments == {"service": "FARM"}
     subtypes = [(t.service, t.message_subtype) for t in (parse_tm(p, TIME_LEN) for p in bench.downlink())]
-    assert subtypes == [(1, 1), (1, 7), (1, 1), (1, 7)]
+    assert subtypes == [(1, 1), (1, 3), (1, 7), (1, 1), (1, 3), (1, 7)]
+    assert bench.node.receiver.farms[0].counters["accepted_ad"] == 0  # RESET_COUNTERS really reset FARM-1's
+    assert bench.node.receiver.counters["received"] == 2  # ... and only FARM-1's
+
+
+def test_success_reports_follow_the_acknowledgement_flags() -> None:
+    bench = Bench()
+    bench.uplink(build_tc(16, 17, 1, seq_count=1, ack_flags=0b0000))
+    assert [(t.service, t.message_subtype) for t in (parse_tm(p, TIME_LEN) for p in bench.downlink())] == [(17, 2)]
+    bench.uplink(build_tc(16, 17, 1, seq_count=2, ack_flags=0b0001))
+    assert [(t.service, t.message_subtype) for t in (parse_tm(p, TIME_LEN) for p in bench.downlink())] == [
+        (17, 2), (1, 7)]
+    bench.uplink(build_tc(16, 17, 3, seq_count=3, ack_flags=0b0000))  # failures are reported all the same
+    assert [(t.service, t.message_subtype) for t in (parse_tm(p, TIME_LEN) for p in bench.downlink())] == [(1, 2)]
 
 
 @pytest.mark.parametrize(("packet", "code", "field"), [
@@ -131,7 +144,11 @@ def test_malformed_packet(packet: bytes) -> None:
     assert arrival.failure is FailureCode.MALFORMED_PACKET
     assert arrival.name is None and arrival.apid == 16 and arrival.sequence_count == 0
     assert arrival.reason.startswith("packet.")
-    assert bench.downlink() == []  # no request ID to verify against
+    (raw,) = bench.downlink()  # the request ID is still readable: the ground hears of it
+    report = service1(raw)
+    assert (report.service, report.message_subtype) == (1, 2)
+    assert report.tc_req_id.pack() == packet[:4]
+    assert report.failure_notice.code.val == int(FailureCode.MALFORMED_PACKET)
     assert bench.node.counters["rejected"] == 1
 
 
@@ -147,7 +164,7 @@ def test_several_commands_in_order_and_rejected_frames_give_nothing() -> None:
     assert bench.node.receiver.counters["rejected"] == 2
     packets = bench.downlink(10)
     assert [(t.service, t.message_subtype) for t in (parse_tm(p, TIME_LEN) for p in packets)] == [
-        (1, 1), (17, 2), (1, 7), (1, 1), (1, 7), (1, 1), (17, 2), (1, 7)]
+        (1, 1), (1, 3), (17, 2), (1, 7), (1, 1), (1, 3), (1, 7), (1, 1), (1, 3), (17, 2), (1, 7)]
     assert bench.clcws[-1].report_value == 3
 
 
