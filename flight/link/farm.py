@@ -17,6 +17,8 @@ from flight.link.clcw import Clcw
 from flight.link.errors import ConfigError, TcFrameError
 from flight.link.tcframe import FrameType, TcFrame, Unlock
 
+BD_HEADROOM = 64  # BD frames FARM-1 holds beyond its AD buffer before it must drop them
+
 
 class FarmState(enum.IntEnum):
     OPEN = 1
@@ -38,6 +40,7 @@ class FarmOutcome(enum.Enum):
     IN_LOCKOUT = "discarded_in_lockout"  # any AD frame while locked out
     IN_WAIT = "discarded_in_wait"  # any AD frame while the buffer is full
     INVALID_BC = "discarded_invalid_bc"  # E9
+    BD_BUFFER_FULL = "discarded_bd_buffer_full"  # our bound on E6: see BD_HEADROOM
 
     @property
     def accepted(self) -> bool:
@@ -64,16 +67,14 @@ class Farm:
         self.v_r = v_r & 0xFF
         self.retransmit = False
         self.farm_b_counter = 0
+        # A flag of its own, not the state: entering Lockout from Wait keeps it set (232.1-B-2 E5 in S2).
+        self.wait = False
         self.buffer: deque[TcFrame] = deque()
         self.counters = Counters("farm")
 
     @property
     def lockout(self) -> bool:
         return self.state is FarmState.LOCKOUT
-
-    @property
-    def wait(self) -> bool:
-        return self.state is FarmState.WAIT
 
     def clcw(self, no_rf_available: bool = False, no_bitlock: bool = False) -> Clcw:
         """E11: the report FARM-1 sends down in every TM frame's OCF."""
@@ -93,9 +94,13 @@ class Farm:
         if frame.frame_type is FrameType.AD:
             outcome = self._ad(frame)
         elif frame.frame_type is FrameType.BD:
-            self.buffer.append(frame)  # E6: expedited frames bypass the checks and flow control
-            self.farm_b_counter += 1
-            outcome = FarmOutcome.ACCEPTED_BD
+            if len(self.buffer) >= self.config.buffer_capacity + BD_HEADROOM:
+                # E6 accepts BD frames whatever the buffer holds; memory is finite all the same.
+                outcome = FarmOutcome.BD_BUFFER_FULL
+            else:
+                self.buffer.append(frame)  # E6: expedited frames bypass the checks and the Wait flow control
+                self.farm_b_counter += 1
+                outcome = FarmOutcome.ACCEPTED_BD
         else:
             outcome = self._bc(frame)
         self.counters.inc(outcome.value)
@@ -104,8 +109,10 @@ class Farm:
     def take(self) -> TcFrame | None:
         """The upper layer takes the oldest accepted frame; freeing space ends Wait (E10)."""
         frame = self.buffer.popleft() if self.buffer else None
-        if self.state is FarmState.WAIT and len(self.buffer) < self.config.buffer_capacity:
-            self.state = FarmState.OPEN
+        if self.wait and len(self.buffer) < self.config.buffer_capacity:
+            self.wait = False
+            if self.state is FarmState.WAIT:
+                self.state = FarmState.OPEN
         return frame
 
     def _ad(self, frame: TcFrame) -> FarmOutcome:
@@ -118,6 +125,7 @@ class Farm:
                 return FarmOutcome.IN_WAIT
             if len(self.buffer) >= self.config.buffer_capacity:  # E2
                 self.retransmit = True
+                self.wait = True
                 self.state = FarmState.WAIT
                 return FarmOutcome.BUFFER_FULL
             self.buffer.append(frame)  # E1
@@ -142,21 +150,24 @@ class Farm:
         self.farm_b_counter += 1
         if isinstance(command, Unlock):  # E7
             self.retransmit = False
+            self.wait = False
             self.state = FarmState.OPEN
             return FarmOutcome.UNLOCK
         if self.state is not FarmState.LOCKOUT:  # E8; in Lockout it changes nothing but FARM-B
             self.retransmit = False
+            self.wait = False
             self.v_r = command.value
             self.state = FarmState.OPEN
         return FarmOutcome.SET_VR
 
     def state_dict(self) -> dict[str, int | bool]:
         """What must survive a restart (the buffer is the upper layer's to journal)."""
-        return {"state": int(self.state), "v_r": self.v_r, "retransmit": self.retransmit,
+        return {"state": int(self.state), "v_r": self.v_r, "retransmit": self.retransmit, "wait": self.wait,
                 "farm_b_counter": self.farm_b_counter}
 
     def load_state(self, saved: dict[str, int | bool]) -> None:
         self.state = FarmState(int(saved["state"]))
         self.v_r = int(saved["v_r"]) & 0xFF
         self.retransmit = bool(saved["retransmit"])
+        self.wait = bool(saved.get("wait", self.state is FarmState.WAIT))
         self.farm_b_counter = int(saved["farm_b_counter"])

@@ -18,6 +18,7 @@ from flight.counters import Counters
 from flight.link.errors import ConfigError
 
 DEFAULT_HWM = 1000
+MAX_MESSAGE = 65536  # far above any frame or CLTU: a peer sending more is dropped, not buffered
 LINGER_MS = 200  # on close, give queued frames this long to leave, then drop them
 RECONNECT_MS = 100
 RECONNECT_MAX_MS = 1000
@@ -48,6 +49,7 @@ def _open(ctx: zmq.Context, kind: int, endpoint: Endpoint, hwm: int) -> zmq.Sock
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
     try:
         if endpoint.bind:
             sock.bind(endpoint.address)

@@ -84,7 +84,11 @@ def parse_record(text: str, line: int = 1) -> CaptureRecord:
 
 def read_capture(path: str | Path) -> Iterator[CaptureRecord]:
     """Every record of a capture file, in order; the first bad line raises :class:`CaptureError`."""
-    with open(path, "rb") as stream:
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below, after the generator's last record
+    except OSError as exc:
+        raise CaptureError("file", f"cannot read {path}: {exc.strerror}") from None
+    with stream:
         for number, raw in enumerate(stream, start=1):
             try:
                 text = raw.decode("utf-8")

@@ -411,3 +411,25 @@ def test_random_events_follow_the_table(width, capacity, v_r0, seq):
                                                                                      farm_b)
         assert farm.clcw() == Clcw(VC, v_r, lockout=state == 3, wait=state == 2, retransmit=retransmit,
                                    farm_b_counter=farm_b & 3)
+
+
+def test_wait_survives_lockout_until_unlock() -> None:
+    """232.1-B-2: Lockout entered from Wait keeps the Wait flag; Unlock clears both."""
+    farm = Farm(FarmConfig(0, buffer_capacity=1))
+    assert farm.receive(ad(0)) is FarmOutcome.ACCEPTED_AD
+    assert farm.receive(ad(1)) is FarmOutcome.BUFFER_FULL
+    assert farm.receive(ad(100)) is FarmOutcome.LOCKOUT_AREA
+    clcw = farm.clcw()
+    assert clcw.lockout and clcw.wait
+    farm.receive(TcFrame.bc(0, 0, Unlock()))
+    assert not farm.clcw().wait and not farm.clcw().lockout
+
+
+def test_bd_frames_are_bounded_even_though_they_bypass_flow_control() -> None:
+    from flight.link.farm import BD_HEADROOM
+
+    farm = Farm(FarmConfig(0, buffer_capacity=2))
+    outcomes = [farm.receive(TcFrame(0, 0, FrameType.BD, 0, b"")) for _ in range(2 + BD_HEADROOM + 3)]
+    assert outcomes.count(FarmOutcome.ACCEPTED_BD) == 2 + BD_HEADROOM
+    assert outcomes.count(FarmOutcome.BD_BUFFER_FULL) == 3
+    assert len(farm.buffer) == 2 + BD_HEADROOM
