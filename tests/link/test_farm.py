@@ -358,16 +358,18 @@ events = st.one_of(
 @settings(max_examples=400, deadline=None)
 def test_random_events_follow_the_table(width, capacity, v_r0, seq):
     farm = Farm(FarmConfig(VC, width, capacity), v_r=v_r0)
-    # The reference model, written from the table in the notes (wait is "state is S2").
-    state, v_r, retransmit, farm_b, buffer = 1, v_r0, False, 0, []
+    # The reference model, written from the table in the notes. Wait is a flag of its own: set by E2,
+    # kept when E5 moves Wait to Lockout, cleared by Unlock, an effective Set V(R) or a freed buffer.
+    state, v_r, retransmit, farm_b, buffer, wait = 1, v_r0, False, 0, [], False
     half = width // 2
     for kind, value in seq:
         if kind == "take":
             got = farm.take()
             want = buffer.pop(0) if buffer else None
             assert (got.data if got else None) == want
-            if state == 2 and len(buffer) < capacity:
-                state = 1
+            if wait and len(buffer) < capacity:
+                wait = False
+                state = 1 if state == 2 else state
             continue
         if kind in ("ad", "ad_near"):
             ns = value if kind == "ad" else (v_r + value) & 0xFF
@@ -380,7 +382,7 @@ def test_random_events_follow_the_table(width, capacity, v_r0, seq):
                     assert outcome is Out.IN_WAIT
                 elif len(buffer) >= capacity:
                     assert outcome is Out.BUFFER_FULL
-                    state, retransmit = 2, True
+                    state, retransmit, wait = 2, True, True
                 else:
                     assert outcome is Out.ACCEPTED_AD
                     buffer.append(bytes([ns]))
@@ -399,17 +401,17 @@ def test_random_events_follow_the_table(width, capacity, v_r0, seq):
             farm_b += 1
         elif kind == "unlock":
             assert farm.receive(unlock()) is Out.UNLOCK
-            farm_b, retransmit, state = farm_b + 1, False, 1
+            farm_b, retransmit, state, wait = farm_b + 1, False, 1, False
         elif kind == "set_vr":
             assert farm.receive(set_vr(value)) is Out.SET_VR
             farm_b += 1
             if state != 3:
-                v_r, retransmit, state = value, False, 1
+                v_r, retransmit, state, wait = value, False, 1, False
         else:
             assert farm.receive(invalid_bc()) is Out.INVALID_BC
         assert (int(farm.state), farm.v_r, farm.retransmit, farm.farm_b_counter) == (state, v_r, retransmit,
                                                                                      farm_b)
-        assert farm.clcw() == Clcw(VC, v_r, lockout=state == 3, wait=state == 2, retransmit=retransmit,
+        assert farm.clcw() == Clcw(VC, v_r, lockout=state == 3, wait=wait, retransmit=retransmit,
                                    farm_b_counter=farm_b & 3)
 
 
