@@ -15,9 +15,9 @@ from flight.dictionary import Dictionary, decode_app_data
 from flight.link.clcw import Clcw
 from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
-from flight.link.errors import ClcwError, CommandError, LinkError, PacketError
+from flight.link.errors import ClcwError, CommandError, LinkError
 from flight.link.keys import KeyRing
-from flight.link.pus import PacketHeader, parse_tc, parse_tm
+from flight.link.pus import PacketHeader, cut_packets, is_idle, parse_tc, parse_tm
 from flight.link.sdls import Sdls
 from flight.link.tcframe import FrameType, SetVr, TcFrame
 from flight.link.tmframe import FHP_IDLE, FHP_NO_PACKET_START, TmChannelFormat, TmFrame
@@ -162,18 +162,7 @@ class Decoder:
         fhp = frame.first_header_pointer
         if fhp in (FHP_NO_PACKET_START, FHP_IDLE):
             return []
-        packets, data, pos = [], frame.data, fhp
-        while len(data) - pos >= 6:
-            try:
-                header = PacketHeader.unpack(data[pos:])
-            except PacketError:
-                break
-            if pos + header.total_length > len(data):
-                break
-            if not header.is_idle:
-                packets.append(bytes(data[pos : pos + header.total_length]))
-            pos += header.total_length
-        return packets
+        return [p for p in cut_packets(frame.data[fhp:])[0] if not is_idle(p)]
 
     def _stream(self, raw: bytes) -> list[bytes]:
         if self._demux is None:

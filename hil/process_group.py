@@ -42,10 +42,6 @@ class ProcessGroup:
         self._readers.append(reader)
         return child
 
-    def alive(self, name: str) -> bool:
-        child = self._children.get(name)
-        return child is not None and child.poll() is None
-
     def stop(self, name: str) -> int | None:
         """SIGTERM, then SIGKILL after a grace period; returns the exit code."""
         child = self._children.get(name)

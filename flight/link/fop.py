@@ -101,7 +101,8 @@ class _Sent:
     to_be_retransmitted: bool = False
 
 
-def _mod(a: int, b: int) -> int:
+def sequence_distance(a: int, b: int) -> int:
+    """How far sequence number ``a`` is ahead of ``b``, modulo 256 (N(S), V(S), N(R), NN(R))."""
     return (a - b) & 0xFF
 
 
@@ -162,7 +163,7 @@ class Fop:
 
     @property
     def outstanding(self) -> int:
-        return _mod(self.v_s, self.nn_r)
+        return sequence_distance(self.v_s, self.nn_r)
 
     # --- higher-layer requests (E19-E22) -------------------------------------------------------
 
@@ -291,7 +292,7 @@ class Fop:
         n_r = clcw.report_value
         if n_r == self.v_s:
             self._all_acknowledged(clcw)
-        elif _mod(n_r, self.nn_r) < _mod(self.v_s, self.nn_r):
+        elif sequence_distance(n_r, self.nn_r) < sequence_distance(self.v_s, self.nn_r):
             self._some_outstanding(clcw)
         elif s is not FopState.INITIALISING_WITH_BC:  # E13
             self._alert(AlertReason.NNR)
@@ -483,9 +484,9 @@ class Fop:
                 sent.to_be_retransmitted = True
 
     def _remove_acknowledged(self, n_r: int) -> None:
-        acknowledged = _mod(n_r, self.nn_r)
+        acknowledged = sequence_distance(n_r, self.nn_r)
         while self.sent_queue and self.sent_queue[0].frame_type is FrameType.AD and \
-                _mod(self.sent_queue[0].n_s, self.nn_r) < acknowledged:
+                sequence_distance(self.sent_queue[0].n_s, self.nn_r) < acknowledged:
             sent = self.sent_queue.popleft()
             self.counters.inc("ad_confirmed")
             self._notify(NoticeKind.POSITIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s, frame=sent.raw)
@@ -517,7 +518,7 @@ class Fop:
         """Initial synchronisation: take V(S) from a CLCW unless it predates what we know."""
         if self._sync_floor is not None:
             floor, outstanding = self._sync_floor
-            if _mod(n_r, floor) > outstanding:
+            if sequence_distance(n_r, floor) > outstanding:
                 return False
         self.v_s = self.nn_r = n_r
         return True

@@ -83,6 +83,29 @@ def split_packet(raw: bytes) -> tuple[PacketHeader, bytes]:
     return header, bytes(raw[PRIMARY_HEADER_LEN:])
 
 
+def cut_packets(data: bytes) -> tuple[list[bytes], int, bool]:
+    """Cut the complete space packets off the front of a byte stream, idle packets included.
+
+    Returns them in order, the offset where the unfinished rest begins, and whether that rest begins
+    with a header that is not a version-0 packet's (the stream is corrupt there, not merely cut short).
+    """
+    packets = []
+    pos, size = 0, len(data)
+    while size - pos >= PRIMARY_HEADER_LEN:
+        if data[pos] >> 5:
+            return packets, pos, True
+        end = pos + PRIMARY_HEADER_LEN + 1 + ((data[pos + 4] << 8) | data[pos + 5])
+        if end > size:
+            break
+        packets.append(data[pos:end] if pos or end != size else data)
+        pos = end
+    return packets, pos, False
+
+
+def is_idle(packet: bytes) -> bool:
+    return ((packet[0] & 0x07) << 8 | packet[1]) == IDLE_APID
+
+
 def idle_packet(length: int, pattern: int = 0x55) -> bytes:
     """An idle packet (APID 0x7FF) of exactly ``length`` octets, used to fill TM frames."""
     if not MIN_PACKET_LEN <= length <= MAX_PACKET_LEN:

@@ -15,7 +15,7 @@ from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
 from flight.link.errors import LinkError, PacketError, TcFrameError
 from flight.link.farm import Farm, FarmConfig, FarmOutcome
-from flight.link.pus import MAX_PACKET_LEN, PRIMARY_HEADER_LEN
+from flight.link.pus import MAX_PACKET_LEN, PRIMARY_HEADER_LEN, cut_packets
 from flight.link.sdls import Sdls, Verified
 from flight.link.tcframe import FrameType, SequenceFlags, TcFrame
 
@@ -33,18 +33,14 @@ class Delivered:
 
 def split_packets(data: bytes) -> list[bytes]:
     """The complete space packets blocked into one frame data field (or reassembled segments)."""
-    packets = []
-    pos, size = 0, len(data)
-    while pos < size:
-        if size - pos < PRIMARY_HEADER_LEN:
-            raise PacketError("header", f"{size - pos} octets at offset {pos} cannot hold a packet header")
-        if data[pos] >> 5:
-            raise PacketError("version", f"packet at offset {pos} has version {data[pos] >> 5}, expected 0")
-        end = pos + PRIMARY_HEADER_LEN + 1 + ((data[pos + 4] << 8) | data[pos + 5])
-        if end > size:
-            raise PacketError("data_length", f"packet at offset {pos} runs {end - size} octets past the data")
-        packets.append(data[pos:end] if pos or end != size else data)
-        pos = end
+    packets, end, corrupt = cut_packets(data)
+    if corrupt:
+        raise PacketError("version", f"the packet at offset {end} is not a version-0 space packet")
+    rest = len(data) - end
+    if rest and rest < PRIMARY_HEADER_LEN:
+        raise PacketError("header", f"{rest} octets at offset {end} cannot hold a packet header")
+    if rest:
+        raise PacketError("data_length", f"the packet at offset {end} runs past the end of the data")
     return packets
 
 

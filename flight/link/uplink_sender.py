@@ -27,7 +27,16 @@ from flight.link.clcw import COP_1, Clcw
 from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
 from flight.link.errors import ConfigError, TcFrameError
-from flight.link.fop import AlertReason, Fop, FopConfig, FopState, InitiateMode, Notice, NoticeKind
+from flight.link.fop import (
+    AlertReason,
+    Fop,
+    FopConfig,
+    FopState,
+    InitiateMode,
+    Notice,
+    NoticeKind,
+    sequence_distance,
+)
 from flight.link.sdls import Sdls
 from flight.link.tcframe import FECF_LEN, MAX_FRAME_LEN, PRIMARY_HEADER_LEN, SegmentHeader
 
@@ -52,10 +61,6 @@ class _Fdu:
     packet: bytes
     tag: Any
     prepared: bytes | None = None  # the frame it last went out in, to resend bit-identically
-
-
-def _mod(a: int, b: int) -> int:
-    return (a - b) & 0xFF
 
 
 class UplinkSender:
@@ -214,7 +219,7 @@ class UplinkSender:
         if not self._limbo:
             return
         base = self._limbo[0][0]
-        delivered = _mod(v_r, base)
+        delivered = sequence_distance(v_r, base)
         if delivered > len(self._limbo):
             delivered = 0  # V(R) is outside what we sent: FARM took none of them
         for _, fdu in self._limbo[:delivered]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from flight.counters import Counters
 from flight.link.clcw import Clcw
 from flight.link.errors import ClcwError, TmFrameError
-from flight.link.pus import IDLE_APID, PRIMARY_HEADER_LEN
+from flight.link.pus import cut_packets, is_idle
 from flight.link.tmframe import FHP_IDLE, FHP_NO_PACKET_START, TmChannelFormat, TmFrame
 
 STALE_BAND = 32  # a count this far behind the expected one is a late frame, not a wrap-around gap
@@ -146,29 +146,24 @@ class VirtualChannelDemux:
 
     def _parse(self, vc: _VcState, buf: bytes, packets: list[bytes]) -> list[bytes]:
         """Cut complete packets from ``buf`` into ``packets``; keep the unfinished tail."""
-        pos, end = 0, len(buf)
-        while end - pos >= PRIMARY_HEADER_LEN:
-            if buf[pos] >> 5:
-                # Not a version-0 packet header: the stream is corrupt from here to the next FHP.
-                self.counters.inc("bad_packet_headers")
-                vc.partial = b""
-                vc.synced = False
-                return packets
-            total = ((buf[pos + 4] << 8) | buf[pos + 5]) + PRIMARY_HEADER_LEN + 1
-            if end - pos < total:
-                break
-            apid = ((buf[pos] & 0x07) << 8) | buf[pos + 1]
-            if apid == IDLE_APID:
+        found, end, corrupt = cut_packets(buf)
+        for packet in found:
+            if is_idle(packet):
                 self.counters.inc("idle_packets")
             else:
-                packets.append(buf[pos : pos + total])
+                packets.append(packet)
                 self.counters.inc("packets")
-            pos += total
-        vc.partial = buf[pos:]
+        if corrupt:
+            # Not a version-0 packet header: the stream is corrupt from here to the next FHP.
+            self.counters.inc("bad_packet_headers")
+            vc.partial = b""
+            vc.synced = False
+        else:
+            vc.partial = buf[end:]
         return packets
 
     def _drop_partial(self, vc: _VcState) -> None:
-        if len(vc.partial) >= 2 and ((vc.partial[0] & 0x07) << 8 | vc.partial[1]) == IDLE_APID:
+        if len(vc.partial) >= 2 and is_idle(vc.partial):
             self.counters.inc("partial_idle_dropped")
         elif vc.partial:
             self.counters.inc("partial_packets_dropped")
