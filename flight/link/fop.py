@@ -420,15 +420,8 @@ class Fop:
     # --- actions (5.2) -------------------------------------------------------------------------
 
     def _look_for_fdu(self) -> None:
-        if not self.ad_out_ready:
+        if not self.ad_out_ready or self._retransmit_first_flagged(FrameType.AD):
             return
-        for sent in self.sent_queue:
-            if sent.to_be_retransmitted and sent.frame_type is FrameType.AD:
-                sent.to_be_retransmitted = False
-                self.ad_out_ready = False
-                self.counters.inc("ad_retransmitted")
-                self._emit(FrameType.AD, sent.raw)
-                return
         if self.wait_queue is not None and self.outstanding < self.k:
             fdu, tag, prepared = self.wait_queue
             raw = self._ad_frame(fdu, prepared)  # first: if it cannot be built, the FDU stays queued
@@ -437,14 +430,22 @@ class Fop:
             self._transmit_ad(raw, tag)
 
     def _look_for_directive(self) -> None:
-        if not self.bc_out_ready:
-            return
+        if self.bc_out_ready:
+            self._retransmit_first_flagged(FrameType.BC)
+
+    def _retransmit_first_flagged(self, frame_type: FrameType) -> bool:
+        """Hand down the first frame of this type marked To_Be_Retransmitted; True if there was one."""
         for sent in self.sent_queue:
-            if sent.frame_type is FrameType.BC and sent.to_be_retransmitted:
+            if sent.frame_type is frame_type and sent.to_be_retransmitted:
                 sent.to_be_retransmitted = False
-                self.bc_out_ready = False
-                self._emit(FrameType.BC, sent.raw)
-                return
+                if frame_type is FrameType.AD:
+                    self.ad_out_ready = False
+                    self.counters.inc("ad_retransmitted")
+                else:
+                    self.bc_out_ready = False
+                self._emit(frame_type, sent.raw)
+                return True
+        return False
 
     def _ad_frame(self, fdu: bytes, prepared: bytes | None) -> bytes:
         """The next AD frame, N(S) = V(S): the prepared copy when it carries that N(S), else a new one."""
