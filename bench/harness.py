@@ -1,7 +1,8 @@
 """The benchmark harness: each benchmark returns records; the harness prints and saves them.
 
 A record is ``{name, value, unit, baseline, ratio, target}``: ``ratio`` is ``value / baseline``, and
-``target`` is a bound on the ratio written as ``"<= 2.0"`` or ``">= 0.8"``. Later issues add their
+``target`` is a bound on the ratio written as ``"<= 2.0"`` or ``">= 0.8"``, or empty for a figure that
+is reported for information and not judged. Later issues add their
 benchmarks to :data:`BENCHMARKS` in ``bench/__main__.py``.
 """
 
@@ -26,6 +27,8 @@ class Record:
     target: str
 
     def met(self) -> bool:
+        if not self.target:  # an informational record: reported, not judged
+            return True
         op, bound = self.target.split()
         return self.ratio <= float(bound) if op == "<=" else self.ratio >= float(bound)
 
@@ -45,8 +48,8 @@ def paired_timing(ours: Callable[[], None], baseline: Callable[[], None], repeat
 
 def print_table(records: list[Record]) -> None:
     headers = ("benchmark", "value", "unit", "baseline", "ratio", "target", "")
-    rows = [(r.name, f"{r.value:.4g}", r.unit, f"{r.baseline:.4g}", f"{r.ratio:.3f}", r.target,
-             "ok" if r.met() else "MISSED") for r in records]
+    rows = [(r.name, f"{r.value:.4g}", r.unit, f"{r.baseline:.4g}", f"{r.ratio:.3f}", r.target or "-",
+             ("ok" if r.met() else "MISSED") if r.target else "info") for r in records]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*headers))

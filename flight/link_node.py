@@ -24,6 +24,7 @@ from spacepackets.ecss.pus_1_verification import (
 
 from flight.counters import Counters
 from flight.dictionary import Dictionary, decode_app_data
+from flight.dictionary.types import json_value
 from flight.link.config import LinkConfig
 from flight.link.errors import CommandError, LinkError
 from flight.link.pus import SequenceCounter, build_tm, parse_tc
@@ -62,7 +63,7 @@ class Arrival:
 
     def as_dict(self) -> dict[str, Any]:
         return {"apid": self.apid, "sequence_count": self.sequence_count, "name": self.name,
-                "arguments": self.arguments, "accepted": self.failure is None,
+                "arguments": json_value(self.arguments), "accepted": self.failure is None,
                 "failure": self.failure.name.lower() if self.failure else None, "reason": self.reason}
 
 
@@ -80,7 +81,7 @@ class LinkNode:
         self.counters = Counters("cmd")
         self._time = dictionary.mission.tm_time
         self._handlers: dict[str, Callable[[int, dict[str, Any]], None]] = {
-            "PING": self._ping, "NOOP": self._noop, "RESET_COUNTERS": self._reset_counters}
+            "PING": self._ping, "NOOP": self._noop, "RESET_COUNTERS": self._reset_counters, "LINK_TEST": self._noop}
 
     def on_uplink(self, raw: bytes) -> list[Arrival]:
         """Take one CLTU or frame from the radio; return the commands it completed."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flight.dictionary import Dictionary, decode_app_data
+from flight.dictionary.types import json_value
 from flight.link.clcw import Clcw
 from flight.link.cltu import CltuCodec, CltuConfig
 from flight.link.config import LinkConfig
@@ -127,7 +128,7 @@ class Decoder:
             try:
                 decoded = decode_app_data(self.dictionary, tc.service, tc.message_subtype, tc.app_data)
                 pus["command"] = decoded.command.name
-                pus["arguments"] = _jsonable(decoded.arguments)
+                pus["arguments"] = json_value(decoded.arguments)
             except CommandError as exc:
                 pus["command_error"] = str(exc)
         else:
@@ -169,11 +170,3 @@ class Decoder:
             fmt = TmChannelFormat(self.config.spacecraft_id, len(raw), self.config.tm.ocf, self.config.tm.fecf)
             self._demux = VirtualChannelDemux(fmt)
         return self._demux.feed(raw).packets
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value

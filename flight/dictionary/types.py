@@ -93,3 +93,12 @@ class ValueType:
         if self.maximum is not None and value > self.maximum:
             raise CommandError(where, f"{value} is above the maximum {self.maximum}")
         return value
+
+
+def json_value(value: Any) -> Any:
+    """A checked value as JSON can carry it: ``bytes`` become hex, everything else is JSON already."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: json_value(v) for k, v in value.items()}
+    return value

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import crcmod
+
 from flight.counters import Counters
 from flight.link.errors import CltuError, TcFrameError
 from flight.link.tcframe import FECF_LEN, MAX_FRAME_LEN, PRIMARY_HEADER_LEN, declared_length
@@ -25,27 +27,15 @@ MIN_FRAME_LEN = PRIMARY_HEADER_LEN + FECF_LEN
 _GENERATOR_LOW = 0b1000101  # g(x) below x^7: x^6 + x^2 + 1
 
 
-def _crc7_table() -> list[int]:
-    # Remainders kept left-aligned in an octet, so one table step consumes one whole octet.
-    poly = _GENERATOR_LOW << 1
-    table = []
-    for byte in range(256):
-        reg = byte
-        for _ in range(8):
-            reg = ((reg << 1) ^ poly) & 0xFF if reg & 0x80 else (reg << 1) & 0xFF
-        table.append(reg)
-    return table
-
-
-_TABLE = _crc7_table()
+# The 7 parity bits are the remainder of m(x)·x^7 by g(x). Computed as an 8-bit CRC with the generator
+# x·g(x) = x^8 + x^7 + x^3 + x (no reflection, initial value 0), they come out shifted left by one,
+# exactly where the codeblock wants them, with the filler bit 0: crcmod does it in C.
+_bch_remainder = crcmod.mkCrcFun(0x100 | _GENERATOR_LOW << 1, initCrc=0, rev=False, xorOut=0)
 
 
 def parity_octet(info: bytes) -> int:
     """The eighth octet of a codeblock: complemented BCH parity bits, then the 0 filler bit."""
-    reg = 0
-    for byte in info:
-        reg = _TABLE[reg ^ byte]
-    return ~reg & 0xFE
+    return ~_bch_remainder(info) & 0xFE
 
 
 def _syndrome_positions() -> dict[int, int]:
@@ -79,9 +69,10 @@ _RANDOM = _randomizer_sequence(MAX_FRAME_LEN + INFO_LEN)
 
 def randomize(data: bytes) -> bytes:
     """XOR with the TC pseudo-random sequence (its own inverse)."""
-    if len(data) > len(_RANDOM):
-        raise CltuError("length", f"{len(data)} octets exceeds the largest TC frame")
-    return bytes(a ^ b for a, b in zip(data, _RANDOM, strict=False))
+    n = len(data)
+    if n > len(_RANDOM):
+        raise CltuError("length", f"{n} octets exceeds the largest TC frame")
+    return (int.from_bytes(data, "big") ^ int.from_bytes(_RANDOM[:n], "big")).to_bytes(n, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +88,14 @@ class CltuCodec:
 
     def encode(self, frame: bytes) -> bytes:
         data = randomize(frame) if self.config.randomize else frame
-        blocks = [START_SEQUENCE]
+        data += bytes([FILL]) * (-len(data) % INFO_LEN)
+        out = bytearray(START_SEQUENCE)
         for start in range(0, len(data), INFO_LEN):
             info = data[start : start + INFO_LEN]
-            info += bytes([FILL]) * (INFO_LEN - len(info))
-            blocks.append(info + bytes([parity_octet(info)]))
-        blocks.append(TAIL_SEQUENCE)
-        return b"".join(blocks)
+            out += info
+            out.append(~_bch_remainder(info) & 0xFE)
+        out += TAIL_SEQUENCE
+        return bytes(out)
 
     def decode(self, cltu: bytes) -> bytes:
         """Recover the TC frame from one CLTU (fill octets trimmed by the frame's length field)."""

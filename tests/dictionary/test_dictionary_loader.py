@@ -74,7 +74,7 @@ def test_noop_and_reset_counters_are_function_management(zd: Dictionary) -> None
     assert zd.command_for(8, 1, 1) is noop
     assert zd.command_for(8, 1, 2) is reset
     assert zd.command_for(8, 1) is None
-    assert zd.command_for(8, 1, 3) is None
+    assert zd.command_for(8, 1, 4) is None
     (arg,) = reset.arguments
     assert arg.name == "service" and arg.type.name == "enum"
     assert arg.type.values == {"ALL": 0, "COMMANDS": 1, "TC_LINK": 2, "FARM": 3, "SDLS": 4, "TM_LINK": 5,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import msgpack
 import pytest
 from spacepackets.ecss.pus_1_verification import ManagedParams, ManagedParamsVerification, Service1Tm
@@ -198,3 +200,10 @@ def test_housekeeping_counters_are_named_as_the_dictionary_channels() -> None:
         assert ZD.channel(name) is not None, name
         assert counters.get(name) == value, (name, counters.get(name))
     assert counters.get("tm_mux.idle_frames", 0) >= 1
+
+
+def test_an_arrival_with_a_bytes_argument_is_reported_as_json() -> None:
+    bench = Bench()
+    (arrival,) = bench.uplink(encode_command(ZD, "LINK_TEST", {"payload": b"\x01\xff"}))
+    assert arrival.name == "LINK_TEST"
+    assert json.loads(json.dumps(arrival.as_dict()))["arguments"] == {"payload": "01ff"}
