@@ -109,6 +109,10 @@ class _SaState:
     iv_limit: int = 0  # with a reservation store: the first IV (and SN) not yet reserved
     sn_limit: int = 0
     highest: list[int] = field(default_factory=lambda: [-1, -1])  # committed, for [AD, BD] frames
+    overhead: int = 0  # the SA's, computed once: this is the hot path
+
+    def __post_init__(self) -> None:
+        self.overhead = self.sa.overhead
 
     def fresh(self, value: int, expedited: bool) -> bool:
         highest = self.highest[expedited]
@@ -163,7 +167,7 @@ class Sdls:
     def overhead(self, vcid: int) -> int:
         """Octets ApplySecurity adds to a data frame on this channel."""
         st = self._by_vcid.get(vcid)
-        return st.sa.overhead if st else 0
+        return st.overhead if st else 0
 
     # --- ApplySecurity -------------------------------------------------------------------------
 
@@ -202,7 +206,7 @@ class Sdls:
             sn = st.next_sn.to_bytes(sa.sn_len, "big")
             st.next_sn += 1
             sec_header += sn[sa.sn_len - sa.transmitted_sn_len :]
-        header = frame.header(frame.length() + sa.overhead)
+        header = frame.header(frame.length() + st.overhead)
         body = _seal(st, iv, frame.data, _masked(header + sec_header, st.mask))
         self.counters.inc("applied")
         return header, sec_header + body
@@ -245,8 +249,8 @@ class Sdls:
         sa = st.sa
         if frame.virtual_channel_id not in sa.virtual_channel_ids:
             raise SdlsError("wrong_sa", f"SPI {spi} is not valid on virtual channel {frame.virtual_channel_id}")
-        if len(data) < sa.overhead:
-            raise SdlsError("truncated", f"{len(data)} octets, SA {spi} needs at least {sa.overhead}")
+        if len(data) < st.overhead:
+            raise SdlsError("truncated", f"{len(data)} octets, SA {spi} needs at least {st.overhead}")
         expedited = frame.bypass
         reference = st.highest[expedited]
         pos = SPI_LEN
