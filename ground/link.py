@@ -36,11 +36,13 @@ class GroundLink:
         self.rx = FrameReceiver(self.ctx, downlink, "ground_down")
         self.telemetry: deque[bytes] = deque(maxlen=TELEMETRY_KEPT)
         self.counters = Counters("ground")
+        self.iv_state: IvReservations | None = None
         try:
             sdls = build_sdls(config)
             keys = config.keys_path()
             if sdls is not None and keys is not None:
-                IvReservations(iv_state_path(keys)).attach(sdls)
+                self.iv_state = IvReservations(iv_state_path(keys))
+                self.iv_state.attach(sdls)
             self.sender = UplinkSender(config, clock, sdls)
         except ZenithError:
             self.close()
@@ -89,6 +91,8 @@ class GroundLink:
         return True
 
     def close(self) -> None:
+        if self.iv_state is not None:
+            self.iv_state.close()
         self.tx.close()
         self.rx.close()
         self.ctx.term()

@@ -13,11 +13,16 @@ make the retransmitted n look like a replay, and the link would stall. Here a fr
 check itself is the standard's strict one (a value above the highest committed, within the window).
 Two more things keep that sound under COP-1:
 
-* the values of Type-A and Type-B frames are tracked apart (one counter on the sender keeps every
-  IV unique): a BD frame accepted ahead of retransmitted AD frames must not make them look old. The
-  bypass flag is authenticated, so a frame cannot be moved from one sequence to the other;
+* Type-A and Type-B frames count in two sequences of their own, the most significant bit of the IV
+  (and of the sequence number) telling them apart: a BD frame accepted ahead of retransmitted AD
+  frames must not make them look old, and a long run of one kind must not leave the other behind.
+  Every IV stays unique under the key; the bypass flag is authenticated, so a frame cannot be moved
+  from one sequence to the other;
 * the ground resends the frames an alert purged bit-identically (same N(S), same IV), never under a
   new IV, so no authentic, uncommitted copy of a command is ever left behind to be replayed.
+
+A sender that keeps its counters on stable storage (:attr:`Sdls.on_reserve`) reserves them in blocks
+smaller than a quarter of the anti-replay window, so that after a restart it is still inside it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import enum
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -60,7 +66,7 @@ class SecurityAssociation:
     transmitted_sn_len: int = 0  # shsnf_len
     mac_len: int = 16  # stmacf_len: truncated GCM tag, 4..16
     abm: bytes = b""  # authentication bit mask over the AAD; octets past its end are all ones
-    replay_window: int = 256  # how far above the highest committed value a fresh one may be
+    replay_window: int = 4096  # how far above the highest committed value a fresh one may be
 
     def __post_init__(self) -> None:
         problems = []
@@ -81,8 +87,8 @@ class SecurityAssociation:
             problems.append("an SA with a sequence number must transmit its whole IV")
         if not 4 <= self.mac_len <= FULL_MAC_LEN:
             problems.append(f"mac_len {self.mac_len} out of 4..16")
-        if not 1 <= self.replay_window <= 1 << 16:
-            problems.append("replay_window out of 1..65536")
+        if not 4 <= self.replay_window <= 1 << 20:
+            problems.append("replay_window out of 4..1048576")
         if problems:
             raise ConfigError(f"security association {self.spi}: " + "; ".join(problems))
 
@@ -95,7 +101,19 @@ class SecurityAssociation:
         return self.header_len + self.mac_len
 
 
-IV_BLOCK = 1024  # IVs (and sequence numbers) reserved on stable storage at a time by the sender
+IV_BLOCK = 256  # counter values a sender reserves on stable storage at a time (at most window / 4)
+AD, BD = 0, 1  # the two sequences of an SA, indexed by the frame's bypass flag
+
+
+@dataclass(slots=True)
+class _Sequence:
+    """One sequence of an SA: the sender's next counters and reservation, the receiver's highest."""
+
+    next_iv: int = 1
+    next_sn: int = 1
+    iv_limit: int = 0  # with a reservation store: the first counter value not yet reserved
+    sn_limit: int = 0
+    highest: int = -1  # the highest anti-replay value committed (full value, sequence bit included)
 
 
 @dataclass(slots=True)
@@ -104,19 +122,22 @@ class _SaState:
     key: bytes
     aead: AESGCM
     mask: bytes | None
-    next_iv: int = 1
-    next_sn: int = 1
-    iv_limit: int = 0  # with a reservation store: the first IV (and SN) not yet reserved
-    sn_limit: int = 0
-    highest: list[int] = field(default_factory=lambda: [-1, -1])  # committed, for [AD, BD] frames
+    sequences: tuple[_Sequence, _Sequence] = field(default_factory=lambda: (_Sequence(), _Sequence()))
     overhead: int = 0  # the SA's, computed once: this is the hot path
+    block: int = IV_BLOCK
 
     def __post_init__(self) -> None:
         self.overhead = self.sa.overhead
+        self.block = max(1, min(IV_BLOCK, self.sa.replay_window // 4))
 
     def fresh(self, value: int, expedited: bool) -> bool:
-        highest = self.highest[expedited]
+        highest = self.sequences[expedited].highest
         return value > highest and (highest < 0 or value - highest <= self.sa.replay_window)
+
+
+def _tagged(counter: int, octets: int, expedited: bool) -> int:
+    """A counter value with its sequence's bit on top: 0 for Type-A frames, 1 for Type-B."""
+    return (int(expedited) << (8 * octets - 1)) | counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +172,9 @@ class Sdls:
                     raise ConfigError(f"virtual channel {vcid} has two security associations")
                 self._by_vcid[vcid] = state
         self.counters = Counters("sdls")
-        # Set by the sender's persistence: called with (spi, iv_limit, sn_limit) before a new block of
-        # IVs is used; it must write them to stable storage before it returns.
-        self.on_reserve: Callable[[int, int, int], None] | None = None
+        # Set by the sender's persistence: called with (spi, expedited, iv_limit, sn_limit) before a new
+        # block of counter values is used; it must write them to stable storage before it returns.
+        self.on_reserve: Callable[[int, bool, int, int], None] | None = None
 
     @staticmethod
     def _full_mask(sa: SecurityAssociation) -> bytes | None:
@@ -191,20 +212,22 @@ class Sdls:
         """The protected frame's header (its length grown by the overhead) and data field."""
         st = self._by_vcid[frame.virtual_channel_id]
         sa = st.sa
-        if st.next_iv >> (8 * sa.iv_len) or (sa.sn_len and st.next_sn >> (8 * sa.sn_len)):
+        expedited = frame.frame_type is FrameType.BD
+        seq = st.sequences[expedited]
+        if seq.next_iv >> (8 * sa.iv_len - 1) or (sa.sn_len and seq.next_sn >> (8 * sa.sn_len - 1)):
             # Wrapping would reuse a nonce or a sequence number: the SA must be rekeyed first.
             raise SdlsError("exhausted", f"SA {sa.spi} has used all its IVs or sequence numbers: rekey it")
-        if self.on_reserve is not None and (st.next_iv >= st.iv_limit or st.next_sn >= st.sn_limit):
-            # Stable storage learns of a block of IVs before the first of them is used, so a
-            # restarted sender starts past everything it may have sent.
-            self.on_reserve(sa.spi, st.next_iv + IV_BLOCK, st.next_sn + IV_BLOCK)
-            st.iv_limit, st.sn_limit = st.next_iv + IV_BLOCK, st.next_sn + IV_BLOCK
-        iv = st.next_iv.to_bytes(sa.iv_len, "big")
-        st.next_iv += 1
+        if self.on_reserve is not None and (seq.next_iv >= seq.iv_limit or seq.next_sn >= seq.sn_limit):
+            # Stable storage learns of a block of counter values before the first of them is used, so a
+            # restarted sender starts past everything it may have sent (and within the window).
+            self.on_reserve(sa.spi, expedited, seq.next_iv + st.block, seq.next_sn + st.block)
+            seq.iv_limit, seq.sn_limit = seq.next_iv + st.block, seq.next_sn + st.block
+        iv = _tagged(seq.next_iv, sa.iv_len, expedited).to_bytes(sa.iv_len, "big")
+        seq.next_iv += 1
         sec_header = sa.spi.to_bytes(2, "big") + iv[sa.iv_len - sa.transmitted_iv_len :]
         if sa.sn_len:
-            sn = st.next_sn.to_bytes(sa.sn_len, "big")
-            st.next_sn += 1
+            sn = _tagged(seq.next_sn, sa.sn_len, expedited).to_bytes(sa.sn_len, "big")
+            seq.next_sn += 1
             sec_header += sn[sa.sn_len - sa.transmitted_sn_len :]
         header = frame.header(frame.length() + st.overhead)
         body = _seal(st, iv, frame.data, _masked(header + sec_header, st.mask))
@@ -229,8 +252,8 @@ class Sdls:
         """Record the frame's anti-replay value: call once the frame has been accepted upward."""
         if verified.spi < 0:
             return
-        highest = self._by_spi[verified.spi].highest
-        highest[verified.expedited] = max(highest[verified.expedited], verified.replay_value)
+        seq = self._by_spi[verified.spi].sequences[verified.expedited]
+        seq.highest = max(seq.highest, verified.replay_value)
 
     def _process(self, frame: TcFrame, header: bytes | None) -> Verified:
         if frame.frame_type is FrameType.BC:
@@ -252,16 +275,16 @@ class Sdls:
         if len(data) < st.overhead:
             raise SdlsError("truncated", f"{len(data)} octets, SA {spi} needs at least {st.overhead}")
         expedited = frame.bypass
-        reference = st.highest[expedited]
+        highest = st.sequences[expedited].highest
         pos = SPI_LEN
         iv_value = int.from_bytes(data[pos : pos + sa.transmitted_iv_len], "big")
-        if sa.transmitted_iv_len < sa.iv_len:
-            iv_value = _reconstruct(iv_value, sa.transmitted_iv_len, sa.iv_len, reference)
+        if sa.transmitted_iv_len < sa.iv_len:  # (an SA with a sequence number sends its whole IV)
+            iv_value = _rebuild(iv_value, sa.transmitted_iv_len, sa.iv_len, highest, expedited)
         pos += sa.transmitted_iv_len
         replay_value = iv_value
         if sa.sn_len:
-            replay_value = _reconstruct(int.from_bytes(data[pos : pos + sa.transmitted_sn_len], "big"),
-                                        sa.transmitted_sn_len, sa.sn_len, reference)
+            replay_value = _rebuild(int.from_bytes(data[pos : pos + sa.transmitted_sn_len], "big"),
+                                    sa.transmitted_sn_len, sa.sn_len, highest, expedited)
             pos += sa.transmitted_sn_len
         aad = _masked((header or frame.header()) + data[:pos], st.mask)
         iv = iv_value.to_bytes(sa.iv_len, "big")
@@ -276,25 +299,36 @@ class Sdls:
                         frame.frame_sequence_number, plain, frame.segment)
         return Verified(clear, spi, replay_value, expedited)
 
-    def state_dict(self) -> dict[str, dict[str, int]]:
+    def state_dict(self) -> dict[str, dict[str, Any]]:
         """What must survive a restart: the sender's counters (an IV must never be used twice) and
-        the receiver's highest committed values (a replay must never be accepted)."""
-        return {str(spi): {"next_iv": st.next_iv, "next_sn": st.next_sn, "highest_ad": st.highest[0],
-                           "highest_bd": st.highest[1], "key_check": _key_check(st.key)}
+        the receiver's highest committed values (a replay must never be accepted), per sequence."""
+        return {str(spi): {"key_check": key_check(st.key),
+                           **{name: {"next_iv": q.next_iv, "next_sn": q.next_sn, "highest": q.highest}
+                              for name, q in zip(("ad", "bd"), st.sequences, strict=True)}}
                 for spi, st in self._by_spi.items()}
 
-    def load_state(self, saved: dict[str, dict[str, int]]) -> None:
+    def load_state(self, saved: dict[str, dict[str, Any]]) -> None:
         """Restore what :meth:`state_dict` saved; an SA whose key has changed since starts afresh."""
         for spi, values in saved.items():
             st = self._by_spi.get(int(spi))
-            if st is None or values.get("key_check", _key_check(st.key)) != _key_check(st.key):
+            if st is None or values.get("key_check") != key_check(st.key):
                 continue
-            st.next_iv, st.next_sn = int(values["next_iv"]), int(values["next_sn"])
-            st.iv_limit, st.sn_limit = st.next_iv, st.next_sn
-            st.highest = [int(values["highest_ad"]), int(values["highest_bd"])]
+            for name, seq in zip(("ad", "bd"), st.sequences, strict=True):
+                part = values[name]
+                seq.next_iv, seq.next_sn = int(part["next_iv"]), int(part["next_sn"])
+                seq.iv_limit, seq.sn_limit = seq.next_iv, seq.next_sn
+                seq.highest = int(part["highest"])
+
+    def fingerprint(self, spi: int) -> str:
+        """The key check of an SA's key, which saved state is checked against."""
+        return key_check(self._by_spi[spi].key)
+
+    @property
+    def associations(self) -> list[SecurityAssociation]:
+        return [st.sa for st in self._by_spi.values()]
 
 
-def _key_check(key: bytes) -> str:
+def key_check(key: bytes) -> str:
     """A short, one-way fingerprint of a key: which key a saved state belongs to, nothing more."""
     return hashlib.sha256(b"zenith-sdls-key-check" + key).hexdigest()[:16]
 
@@ -305,6 +339,15 @@ def _masked(aad: bytes, mask: bytes | None) -> bytes:
         return aad
     n = len(aad)
     return (int.from_bytes(aad, "big") & int.from_bytes(mask[:n], "big")).to_bytes(n, "big")
+
+
+def _rebuild(low: int, sent_len: int, full_len: int, highest: int, expedited: bool) -> int:
+    """The full value of a partly transmitted IV or sequence number, from its sequence's history."""
+    if sent_len >= full_len:
+        return low
+    if highest < 0:  # nothing committed yet: the sequence has not passed its first transmitted span
+        return _tagged(low, full_len, expedited)
+    return _reconstruct(low, sent_len, full_len, highest)
 
 
 def _reconstruct(low: int, sent_len: int, full_len: int, reference: int) -> int:

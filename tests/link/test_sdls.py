@@ -75,18 +75,25 @@ def associations(draw):
 @settings(max_examples=300, deadline=None)
 def test_round_trip_every_sa_shape(assoc, frames):
     ground, flight = link(assoc)
+    counts = {FrameType.AD: 0, FrameType.BD: 0}  # Type-A and Type-B frames count apart
     for n, (frame_type, segmented, data) in enumerate(frames, start=1):
         segment = SegmentHeader(SequenceFlags.UNSEGMENTED, n % 64) if segmented else None
         clear = frame(data, n, frame_type=frame_type, segment=segment)
         protected = ground.apply(clear)
         field = protected.data
+        counts[frame_type] += 1
+        top = frame_type is FrameType.BD  # the sequence bit, the most significant of IV and SN
+
+        def tagged(octets: int, count: int = counts[frame_type], top: bool = top) -> int:
+            return (top << (8 * octets - 1)) | count
+
         # Layout: SPI | low IV octets | low SN octets | data | MAC, lengths from the SA.
         assert len(field) == assoc.overhead + len(data)
         assert field[:2] == assoc.spi.to_bytes(2, "big")
-        iv = n.to_bytes(12, "big")
+        iv = tagged(12).to_bytes(12, "big")
         assert field[2 : 2 + assoc.transmitted_iv_len] == iv[12 - assoc.transmitted_iv_len :]
         if assoc.sn_len:
-            sn = n.to_bytes(assoc.sn_len, "big")[assoc.sn_len - assoc.transmitted_sn_len :]
+            sn = tagged(assoc.sn_len).to_bytes(assoc.sn_len, "big")[assoc.sn_len - assoc.transmitted_sn_len :]
             assert field[2 + 12 : 2 + 12 + assoc.transmitted_sn_len] == sn
         body = field[assoc.header_len : len(field) - assoc.mac_len]
         if assoc.service is AUTH:
@@ -97,7 +104,7 @@ def test_round_trip_every_sa_shape(assoc, frames):
         verified = flight.process(over_the_air(protected))
         assert verified.frame == clear
         assert verified.spi == assoc.spi
-        assert verified.replay_value == n
+        assert verified.replay_value == tagged(assoc.sn_len or 12)
         flight.commit(verified)
     assert flight.counters["verified"] == len(frames)
     assert ground.counters["applied"] == len(frames)
@@ -204,7 +211,7 @@ def test_bc_frames_pass_in_clear(command):
     flight.commit(verified)  # a no-op
     flight.commit(flight.process(TcFrame.unpack(bc.pack())))  # BC frames are never replays
     assert flight.counters["clear_bc"] == 2
-    assert flight.state_dict()["7"]["highest_ad"] == flight.state_dict()["7"]["highest_bd"] == -1
+    assert flight.state_dict()["7"]["ad"]["highest"] == flight.state_dict()["7"]["bd"]["highest"] == -1
 
 
 def test_unprotected_channels_pass_through_apply():
@@ -306,13 +313,18 @@ def test_verified_but_uncommitted_values_stay_fresh():
 
 
 def test_ad_and_bd_frames_are_tracked_apart():
-    """A BD frame accepted ahead of retransmitted AD frames must not make them look old."""
-    ground, flight = link(sa())
+    """A BD frame accepted ahead of retransmitted AD frames must not make them look old, and a long run
+    of one kind must not leave the other behind: each counts in its own sequence (top IV bit)."""
+    ground, flight = link(sa(replay_window=8))
     ad = [ground.apply(frame(b"ad", ns=n)).pack() for n in range(2)]
     bd = ground.apply(frame(b"bd", frame_type=FrameType.BD)).pack()
-    assert _ok(flight, bd) == 3
+    bd_base = 1 << 95
+    assert _ok(flight, bd) == bd_base | 1
     assert _ok(flight, ad[0]) == 1
     assert _ok(flight, ad[1]) == 2
+    for n in range(2, 40):  # far more AD frames than the window is wide
+        assert _ok(flight, ground.apply(frame(b"ad", ns=n)).pack()) == n + 1
+    assert _ok(flight, ground.apply(frame(b"bd2", frame_type=FrameType.BD)).pack()) == bd_base | 2
     assert rejected(flight, TcFrame.unpack(bd)).field == "replay"
     # The bypass flag is authenticated: an AD frame cannot be passed off as BD (or back).
     forged = bytearray(ad[0])
@@ -378,7 +390,7 @@ def test_partial_iv_reconstruction_across_wraps(iv_sent):
 @pytest.mark.parametrize(("sn_len", "sn_sent"), [(4, 1), (8, 2), (2, 2), (1, 1)])
 def test_partial_sequence_number_reconstruction_across_wraps(sn_len, sn_sent):
     ground, flight = link(sa(sn_len=sn_len, transmitted_sn_len=sn_sent, replay_window=16))
-    for n in range(1, min(600, 1 << (8 * sn_len))):  # up to the last value the SN field can hold
+    for n in range(1, min(600, 1 << (8 * sn_len - 1))):  # up to the last value of the AD sequence
         raw = ground.apply(frame(b"sn")).pack()
         if n % 29 == 0:
             continue
@@ -389,7 +401,7 @@ def test_partial_sequence_number_reconstruction_across_wraps(sn_len, sn_sent):
 
 def test_exhausted_sequence_number_raises_a_typed_error():
     ground, _ = link(sa(sn_len=1, transmitted_sn_len=1))
-    for _ in range(255):
+    for _ in range(127):  # one octet, less the top bit that tells Type-A from Type-B sequences
         ground.apply(frame())
     with pytest.raises(ZenithError):
         ground.apply(frame())
@@ -434,7 +446,7 @@ def test_state_dict_round_trip():
     {"spi": -1}, {"spi": 0x10000}, {"iv_len": 16}, {"transmitted_iv_len": 13}, {"transmitted_iv_len": -1},
     {"sn_len": 9, "transmitted_sn_len": 1}, {"sn_len": 2, "transmitted_sn_len": 3},
     {"transmitted_iv_len": 0}, {"sn_len": 4, "transmitted_sn_len": 0}, {"mac_len": 3}, {"mac_len": 17},
-    {"replay_window": 0}, {"replay_window": 65537},
+    {"replay_window": 3}, {"replay_window": (1 << 20) + 1},
 ])
 def test_sa_validation(kwargs):
     with pytest.raises(ConfigError):
