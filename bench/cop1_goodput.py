@@ -2,7 +2,7 @@
 
 The emulator limits the uplink to a bandwidth and loses frames at the given rate; the flight link
 process runs FARM-1 and SDLS and executes every command; the ground sends LINK_TEST commands that fill
-a TC frame (1024 octets, SDLS-protected, CLTU-encoded) as fast as FOP-1 allows. Goodput is the number
+a TC frame (1017 octets, SDLS-protected, CLTU-encoded) as fast as FOP-1 allows. Goodput is the number
 of commands acknowledged by the CLCW per second, as a fraction of what a perfect protocol would carry
 through the same lossy link: (1 - FER) x link capacity, the capacity being the bandwidth over the CLTU
 size (framing overhead is not COP-1's doing, so it is not counted against it).
@@ -21,8 +21,8 @@ from tempfile import TemporaryDirectory
 
 from bench.harness import Record
 from flight.dictionary import encode_command, load_dictionary
-from flight.link.config import FopSettings, LinkConfig
-from flight.link.tcframe import MAX_FRAME_LEN
+from flight.link.config import DEFAULT_ASSOCIATION, FopSettings, LinkConfig
+from flight.link.tcframe import FECF_LEN, PRIMARY_HEADER_LEN
 from flight.link.transport import BenchPorts
 from flight.link.uplink_sender import SenderEventKind
 from ground.iv_state import new_key_file
@@ -34,11 +34,16 @@ FERS = (0.0, 0.01, 0.10)
 BANDWIDTH = 512_000  # bits/s on the uplink
 FRAMES = 300
 TARGET = ">= 0.8"
-# PUS header and CRC (13), function ID (2), msgpack array and bin-16 headers (4) around the payload.
-LINK_TEST_OVERHEAD = 13 + 2 + 4
+PAYLOAD = 960  # LINK_TEST's largest payload: the frames are 1017 octets, near the 1024 maximum
 # K covers the bandwidth-delay product (the emulator forwards within milliseconds); T1 a few frame times.
 TUNED = FopSettings(window=2, t1=0.12, transmission_limit=20)
 DEFAULTS = FopSettings()
+
+
+def _frame_length() -> int:
+    """The TC frame that carries one benchmark command: header, SDLS, packet, MAC, FECF."""
+    packet = encode_command(load_dictionary(), "LINK_TEST", {"payload": bytes(PAYLOAD)})
+    return PRIMARY_HEADER_LEN + DEFAULT_ASSOCIATION.overhead + len(packet) + FECF_LEN
 
 
 def _cltu_length(frame_length: int) -> int:
@@ -65,10 +70,8 @@ def _measure(fer: float, seed: int, workdir: Path, fop: FopSettings) -> float:
             ground.start()
             if not ground.run_until(lambda: ground.sender.fop.state.value == 1, timeout=20):
                 raise RuntimeError("COP-1 did not synchronise with the flight link process")
-            payload = bytes(ground.sender.max_packet_length - LINK_TEST_OVERHEAD)
             for i in range(FRAMES):
-                packet = encode_command(dictionary, "LINK_TEST", {"payload": payload}, seq_count=i)
-                assert len(packet) == ground.sender.max_packet_length  # a full frame, no more
+                packet = encode_command(dictionary, "LINK_TEST", {"payload": bytes(PAYLOAD)}, seq_count=i)
                 ground.sender.send(packet, i)
             start = time.monotonic()
             confirmed = 0
@@ -88,7 +91,7 @@ def _measure(fer: float, seed: int, workdir: Path, fop: FopSettings) -> float:
 
 
 def run() -> list[Record]:
-    capacity = BANDWIDTH / (8 * _cltu_length(MAX_FRAME_LEN))  # frames per second
+    capacity = BANDWIDTH / (8 * _cltu_length(_frame_length()))  # frames per second
     records = []
     runs = [(fer, TUNED, TARGET, "") for fer in FERS] + [(0.10, DEFAULTS, "", ", shipped defaults")]
     with TemporaryDirectory(prefix="zenith-bench-") as tmp:

@@ -134,10 +134,10 @@ class Fop:
         # After an Alert: NN(R) then, and how many frames were outstanding. A CLCW adopted by
         # "with CLCW check" must report a V(R) in that range, or it is a stale report.
         self._sync_floor: tuple[int, int] | None = None
-        # The N(R)s of the CLCWs refused as stale during an initialisation. When a whole T1 period brings
-        # nothing else, and they all report one same V(R), FARM-1 has really moved (a restart, another
-        # ground station): the floor is dropped rather than waited on forever. Late copies of old
-        # CLCWs report a spread of values, and fresh ones end the initialisation at once.
+        # The N(R)s of the CLCWs refused as stale since the floor was set, across re-initiations. When
+        # T1 runs out with nothing else heard and they all report one same V(R), FARM-1 has really moved
+        # (a restart, another ground station): the floor is dropped rather than waited on forever. Late
+        # copies of old CLCWs report a spread of values, and fresh ones end the initialisation at once.
         self._stale_reports: list[int] = []
         self._outbox: deque[tuple[FrameType, bytes]] = deque()
         self._notices: deque[Notice] = deque()
@@ -182,11 +182,11 @@ class Fop:
         if not self.bd_out_ready:  # E22
             self._notify(NoticeKind.REJECT, "fdu", tag)
             return
+        raw = self._pack(TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.BD, 0, fdu,
+                                 self.config.segment))  # first: if it cannot be built, nothing has changed
         self._notify(NoticeKind.ACCEPT, "fdu", tag)  # E21, in every state
-        frame = TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.BD, 0, fdu,
-                        self.config.segment)
         self.bd_out_ready = False
-        self._emit(FrameType.BD, self._pack(frame))
+        self._emit(FrameType.BD, raw)
 
     # --- directives (E23-E40) ------------------------------------------------------------------
 
@@ -208,7 +208,6 @@ class Fop:
             self.state = FopState.ACTIVE
             return
         self._directive_pending, self._directive_tag = True, tag
-        self._stale_reports = []
         if mode is InitiateMode.WITH_CLCW_CHECK:  # E24
             self._start_timer()
             self.state = FopState.INITIALISING_WITHOUT_BC
@@ -216,7 +215,7 @@ class Fop:
         if mode is InitiateMode.WITH_SET_VR:  # E27
             assert v_r is not None
             self.v_s = self.nn_r = v_r
-            self._sync_floor = None
+            self._set_floor(None)
             command: Unlock | SetVr = SetVr(v_r)
         else:  # E25
             command = Unlock()
@@ -378,7 +377,7 @@ class Fop:
         s = self.state
         reports = self._stale_reports
         if s is FopState.INITIALISING_WITHOUT_BC and len(reports) >= MOVED_EVIDENCE and len(set(reports)) == 1:
-            self._sync_floor = None
+            self._set_floor(None)
             self.counters.inc("sync_floor_dropped")
         if s is FopState.INITIAL:
             return
@@ -524,9 +523,17 @@ class Fop:
         self.v_s = self.nn_r = n_r
         return True
 
-    def _alert(self, reason: AlertReason) -> None:
+    def _set_floor(self, floor: tuple[int, int] | None) -> None:
+        self._sync_floor = floor
+        self._stale_reports = []
+
+    def _leave_service(self) -> None:
+        """Leaving S1-S3 for S6 (an Alert or a suspension): remember what FARM-1's V(R) may be."""
         if self.state in (FopState.ACTIVE, FopState.RETRANSMIT_WITHOUT_WAIT, FopState.RETRANSMIT_WITH_WAIT):
-            self._sync_floor = (self.nn_r, self.outstanding)
+            self._set_floor((self.nn_r, self.outstanding))
+
+    def _alert(self, reason: AlertReason) -> None:
+        self._leave_service()
         self._cancel_timer()
         self._purge_sent_queue()
         self._purge_wait_queue()
@@ -539,12 +546,14 @@ class Fop:
         self.state = FopState.INITIAL
 
     def _suspend(self, from_state: int) -> None:
+        self._leave_service()
         self.suspend_state = from_state
         self.counters.inc("suspended")
         self._notify(NoticeKind.SUSPEND, "service")
         self.state = FopState.INITIAL
 
     def _confirm_directive(self) -> None:
+        self._set_floor(None)  # synchronised: the next Alert sets a floor of its own
         if self._directive_pending:
             self._notify(NoticeKind.POSITIVE_CONFIRM, "directive", self._directive_tag)
             self._directive_pending = False

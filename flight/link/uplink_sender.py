@@ -242,7 +242,8 @@ class UplinkSender:
                 return
             self.counters.inc("restarted_after_suspend")
             self._own_termination = True
-            fop.terminate(tag="recover")
+            # Its own tag: this confirm ends nothing, limbo is settled by the initiation that follows.
+            fop.terminate(tag="restart")
             for notice in fop.take_notices():
                 self._handle(notice)
         if fop.last_alert is AlertReason.TERM and not self._own_termination:
