@@ -22,10 +22,20 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             os.fchmod(fd, mode)  # whatever the umask
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:  # os.write may write less than asked (a full disk, a file-size limit)
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(28, "no space left to write")
+                view = view[written:]
             os.fsync(fd)
-        finally:
+            if os.fstat(fd).st_size != len(data):
+                raise OSError(5, "the file is not the size written")
+        except OSError:
             os.close(fd)
+            temp.unlink(missing_ok=True)  # never rename a short file over a good one
+            raise
+        os.close(fd)
         os.replace(temp, target)
         directory = os.open(target.parent, os.O_RDONLY)
         try:
