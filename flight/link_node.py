@@ -74,7 +74,9 @@ class LinkNode:
         self.clock = clock
         self.receiver = UplinkReceiver(config, sdls)
         self.state = state
-        self.restored = state.restore(self.receiver) if state is not None else False
+        journal = state.restore(self.receiver) if state is not None else None
+        self.restored = journal is not None
+        self._journal = journal or []
         fmt = TmChannelFormat(config.spacecraft_id, config.tm.frame_length, config.tm.ocf, config.tm.fecf)
         self.mux = VirtualChannelMux(fmt, ocf_source=self.receiver.clcw_bytes)
         self.sequence = SequenceCounter()
@@ -86,9 +88,22 @@ class LinkNode:
     def on_uplink(self, raw: bytes) -> list[Arrival]:
         """Take one CLTU or frame from the radio; return the commands it completed."""
         self.receiver.receive(raw)
+        packets = [d.packet for d in self.receiver.take_packets()]
+        return self._act_on(packets)
+
+    def resume(self) -> list[Arrival]:
+        """Run the commands a restart interrupted: journaled as accepted, not yet acted on."""
+        journal, self._journal = self._journal, []
+        return self._act_on(journal)
+
+    def _act_on(self, packets: list[bytes]) -> list[Arrival]:
         if self.state is not None:
-            self.state.save(self.receiver)  # on disk before any command in the frame is acted on
-        return [self._dispatch(d.packet) for d in self.receiver.take_packets()]
+            # V(R), the anti-replay values and the packets, on disk before any command is acted on.
+            self.state.save(self.receiver, packets)
+        arrivals = [self._dispatch(packet) for packet in packets]
+        if self.state is not None and packets:
+            self.state.save(self.receiver, [])
+        return arrivals
 
     def next_frame(self) -> bytes:
         return self.mux.next_frame()

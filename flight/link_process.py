@@ -19,7 +19,7 @@ import zmq
 from flight.dictionary import Dictionary
 from flight.link.config import LinkConfig, build_sdls
 from flight.link.transport import Endpoint, FrameReceiver, FrameSender
-from flight.link_node import LinkNode
+from flight.link_node import Arrival, LinkNode
 from flight.link_state import LinkStateFile
 
 
@@ -46,19 +46,25 @@ def run_link_node(config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log = arrivals.open("a", buffering=1) if arrivals else None
+
+    def report(arrival: Arrival) -> None:
+        line = json.dumps(arrival.as_dict())
+        print(f"ARRIVED {line}", file=out, flush=True)
+        if log:
+            log.write(line + "\n")
+
     interval = config.tm.frame_interval
     end = time.monotonic() + duration if duration else None
     next_frame = time.monotonic()
+    for arrival in node.resume():  # what a restart interrupted, before anything new
+        report(arrival)
     try:
         while not stopping and (end is None or time.monotonic() < end):
             raw = rx.recv(max(0.0, next_frame - time.monotonic()))
             heard = raw is not None
             while raw is not None:
                 for arrival in node.on_uplink(raw):
-                    line = json.dumps(arrival.as_dict())
-                    print(f"ARRIVED {line}", file=out, flush=True)
-                    if log:
-                        log.write(line + "\n")
+                    report(arrival)
                 raw = rx.recv(0)
             if heard or node.mux.has_data() or time.monotonic() >= next_frame:
                 tx.send(node.next_frame())

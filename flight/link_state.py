@@ -1,8 +1,11 @@
-"""The payload's link state on stable storage: FARM-1 and the SDLS anti-replay values.
+"""The payload's link state on stable storage: FARM-1, the SDLS anti-replay values, and a journal.
 
-Written (atomically, fsynced) after a frame is accepted and before any command in it is acted on, and
-read back at start: a restarted payload neither runs a recorded command again (the replay window is
-where it was) nor acknowledges, by a reset V(R), commands it never received.
+Written (atomically, fsynced) after a frame is accepted and before any command in it is acted on, with
+the accepted packets themselves as the journal; written again, with an empty journal, once they have
+all been acted on. Read back at start: a restarted payload neither runs a recorded command again (the
+replay window is where it was), nor acknowledges by a reset V(R) commands it never received, nor loses
+the commands of a frame it had accepted (they are in the journal, and run first). A command cut short
+by the crash itself runs again: at least once, never lost.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ class LinkStateFile:
         self._saved: dict[str, Any] | None = None
         self.writes = 0
 
-    def restore(self, receiver: UplinkReceiver) -> bool:
-        """Load the saved state into ``receiver``; False when there is none yet (a first start)."""
+    def restore(self, receiver: UplinkReceiver) -> list[bytes] | None:
+        """Load the saved state into ``receiver``; the journaled packets, or None on a first start."""
         if not self.path.exists():
-            return False
+            return None
         doc = read_json(self.path)
         try:
             if doc["format"] != FORMAT:
@@ -37,16 +40,18 @@ class LinkStateFile:
                     farm.load_state(farm_state)
             if receiver.sdls is not None:
                 receiver.sdls.load_state(doc["sdls"])
-        except (KeyError, TypeError, ValueError) as exc:
+            journal = [bytes.fromhex(text) for text in doc.get("journal", [])]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StorageError(f"{self.path} is not a flight link state file ({exc})") from None
         self._saved = doc
-        return True
+        return journal
 
-    def save(self, receiver: UplinkReceiver) -> None:
-        """Write the state if it changed since the last write."""
+    def save(self, receiver: UplinkReceiver, journal: list[bytes]) -> None:
+        """Write the state and the packets not yet acted on, if anything changed since the last write."""
         doc = {"format": FORMAT,
                "farms": {str(vcid): farm.state_dict() for vcid, farm in receiver.farms.items()},
-               "sdls": receiver.sdls.state_dict() if receiver.sdls is not None else {}}
+               "sdls": receiver.sdls.state_dict() if receiver.sdls is not None else {},
+               "journal": [packet.hex() for packet in journal]}
         if doc != self._saved:
             write_json_atomic(self.path, doc)
             self._saved = doc

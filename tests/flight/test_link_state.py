@@ -86,3 +86,21 @@ def test_a_damaged_state_file_is_refused_with_a_clear_error(tmp_path: Path) -> N
     state.write_text('{"format": "something else"}')
     with pytest.raises(StorageError, match="not a flight link state file"):
         _node(KeyRing.generate(["tc-0"]), state)
+
+
+def test_a_command_accepted_but_not_yet_run_at_a_crash_runs_after_the_restart(tmp_path: Path) -> None:
+    keys = KeyRing.generate(["tc-0"])
+    state = tmp_path / "state.json"
+    node = _node(keys, state)
+
+    def crash(packet: bytes) -> None:
+        raise KeyboardInterrupt("power cut")  # the process dies right after the journal was written
+
+    node._dispatch = crash  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        node.on_uplink(_cltus(keys, 1)[0])
+    restarted = _node(keys, state)
+    assert restarted.receiver.farms[0].v_r == 1  # the CLCW says it arrived ...
+    assert [a.name for a in restarted.resume()] == ["NOOP"]  # ... and so it runs, once
+    assert restarted.resume() == []
+    assert json.loads(state.read_text())["journal"] == []
