@@ -81,11 +81,15 @@ class FopSettings:
     t1: float = 0.5  # seconds: longer than a round trip plus K frame times on the slowest uplink
     transmission_limit: int = 10
     timeout_type: int = 0  # 0: alert when the limit is reached; 1: suspend
+    # After the ground starts and synchronises, it waits this long before sending: a frame of its
+    # previous session still on its way must land first, or FARM-1 could take it for a new one.
+    start_settle: float = 1.0
 
     def __post_init__(self) -> None:
         _require({"vcid (0..63)": 0 <= self.vcid <= 63, "window (1..255)": 1 <= self.window <= 255,
                   "t1 (> 0)": self.t1 > 0, "transmission_limit (>= 1)": self.transmission_limit >= 1,
-                  "timeout_type (0 or 1)": self.timeout_type in (0, 1)}, "fop")
+                  "timeout_type (0 or 1)": self.timeout_type in (0, 1),
+                  "start_settle (>= 0)": self.start_settle >= 0}, "fop")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

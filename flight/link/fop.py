@@ -132,7 +132,7 @@ class Fop:
         self._directive_pending = False  # an Initiate AD awaits its confirm (E24, E25, E27)
         self._directive_tag: Any = None
         # After an Alert: NN(R) then, and how many frames were outstanding. A CLCW adopted by
-        # "with CLCW check" must report a V(R) in that range, or it is a stale report.
+        # "with CLCW check" must not report a V(R) behind it, or it is a stale report.
         self._sync_floor: tuple[int, int] | None = None
         # The N(R)s of the CLCWs refused as stale since the floor was set, across re-initiations. When
         # T1 runs out with nothing else heard and they all report one same V(R), FARM-1 has really moved
@@ -515,10 +515,14 @@ class Fop:
         self.suspend_state = 0
 
     def _adopt(self, n_r: int) -> bool:
-        """Initial synchronisation: take V(S) from a CLCW unless it predates what we know."""
+        """Initial synchronisation: take V(S) from a CLCW unless it predates what we know.
+
+        A V(R) behind the floor is a late copy of an old report. One ahead of every frame we sent is
+        not: FARM-1 took frames of another session (this ground before a restart, another station).
+        """
         if self._sync_floor is not None:
-            floor, outstanding = self._sync_floor
-            if sequence_distance(n_r, floor) > outstanding:
+            floor, _ = self._sync_floor
+            if 0 < sequence_distance(floor, n_r) < 128:
                 return False
         self.v_s = self.nn_r = n_r
         return True

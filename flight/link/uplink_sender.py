@@ -89,6 +89,9 @@ class UplinkSender:
         self._ids = itertools.count()
         self._events: deque[SenderEvent] = deque()
         self._started = False
+        self._clock = clock
+        self._settle = config.fop.start_settle
+        self._hold_until = 0.0
         self._heard_since_suspend = False
         self._own_termination = False
         self.counters = Counters("uplink")
@@ -170,7 +173,7 @@ class UplinkSender:
                 self._bypass[fdu_id] = fdu
                 self.fop.request_bd(fdu.packet, fdu_id)
                 fed = True
-            while self._queue and self.fop.can_accept_ad:
+            while self._queue and self.fop.can_accept_ad and self._clock() >= self._hold_until:
                 fdu = self._queue.popleft()
                 fdu_id = next(self._ids)
                 self._inflight[fdu_id] = fdu
@@ -207,6 +210,8 @@ class UplinkSender:
             self._heard_since_suspend = False
             self._event(SenderEventKind.SUSPENDED)
         elif notice.subject == "directive" and kind is NoticeKind.POSITIVE_CONFIRM and tag in ("initiate", "recover"):
+            if tag == "initiate":
+                self._hold_until = self._clock() + self._settle
             self._reconcile(self.fop.v_s)
             self._event(SenderEventKind.SYNCHRONISED, detail=f"V(S)={self.fop.v_s}")
 

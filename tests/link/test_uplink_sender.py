@@ -27,8 +27,9 @@ class Clock:
 
 
 def plain_config(window: int = 3, t1: float = 1.0, limit: int = 2, **tc) -> LinkConfig:
+    """No CLTU, no SDLS, and no settling time after start: FOP-1's mechanics, frame by frame."""
     return LinkConfig(tc=TcSettings(cltu=False, **tc), sdls=SdlsSettings(()),
-                      fop=FopSettings(window=window, t1=t1, transmission_limit=limit))
+                      fop=FopSettings(window=window, t1=t1, transmission_limit=limit, start_settle=0))
 
 
 def make(window: int = 3, t1: float = 1.0, limit: int = 2) -> tuple[UplinkSender, Clock]:
@@ -272,6 +273,7 @@ def test_default_config_sends_protected_cltus_that_the_receiver_accepts(tmp_path
     receiver = UplinkReceiver(config, Sdls(list(config.sdls.associations), keys))
     sender.start()
     sender.on_clcw(Clcw.unpack(receiver.clcw_bytes()))
+    clock.now += config.fop.start_settle  # what a previous session might still have on the way lands
     packets = [b"\x18\x10\xc0\x00\x00\x00" + bytes([i]) for i in range(4)]
     for i, p in enumerate(packets):
         sender.send(p, i)
@@ -312,3 +314,24 @@ def test_second_expedited_packet_is_not_silently_lost() -> None:
     sent = [data for _, _, data in decode(sender.take_frames())]
     reported = [e for e in sender.take_events() if e.tag == "b"]
     assert b"second" in sent or reported
+
+
+def test_after_start_the_ground_settles_before_sending() -> None:
+    """A frame of the previous session may still be on its way: FARM-1 must see it before any new one,
+    or it could take the old frame for the new one and the CLCW would confirm the wrong command."""
+    clock = Clock()
+    config = LinkConfig(tc=TcSettings(cltu=False), sdls=SdlsSettings(()), fop=FopSettings(start_settle=1.0))
+    sender = UplinkSender(config, clock, None)
+    sender.send(b"\x18\x10\xc0\x00\x00\x00\x01", "new")
+    sender.start()
+    sender.on_clcw(Clcw(VC, report_value=5))
+    assert sender.take_frames() == []
+    # The old session's frame N(S)=5 lands meanwhile: FARM-1's V(R) moves past what we synchronised to.
+    sender.on_clcw(Clcw(VC, report_value=6))
+    clock.now += 1.0
+    sender.poll()
+    sender.on_clcw(Clcw(VC, report_value=6))
+    clock.now += 1.0
+    sender.poll()
+    (frame,) = decode(sender.take_frames())
+    assert frame[1] == 6  # the new command takes the next number, not the old frame's
