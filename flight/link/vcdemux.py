@@ -8,6 +8,7 @@ does not end where the next frame's FHP says a packet begins is corrupt and drop
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 from flight.counters import Counters
@@ -17,30 +18,55 @@ from flight.link.pus import cut_packets, is_idle
 from flight.link.tmframe import FHP_IDLE, FHP_NO_PACKET_START, TmChannelFormat, TmFrame
 
 STALE_BAND = 32  # a count this far behind the expected one is a late frame, not a wrap-around gap
-RESYNC_AFTER = 8  # this many "late" frames in a row: the sender restarted its count; follow it
+RESYNC_AFTER = 8  # this many "late" frames in a row: the sender's count jumped; follow it
 
 
-def _follow(count: int, expected: int | None, stale_run: int) -> tuple[int | str, int, int]:
-    """Classify a frame count against the expected one (mod 256).
+@dataclass(slots=True)
+class FrameCounter:
+    """Follows a master- or virtual-channel frame count (mod 256) and classifies each frame.
 
-    Returns the verdict (the number of frames missing, 0 when in sequence, ``"stale"`` for a late
-    frame, ``"resync"`` when the count restarted), the next expected count and the run of consecutive
-    late frames.
+    :meth:`follow` returns the number of frames missing before this one (0 in sequence),
+    ``"stale"`` for a late or duplicated frame (a count just behind the expected one), or
+    ``"resync"`` when the sender's count evidently jumped: two frames in a row, neither seen before,
+    that follow each other (a late frame is not followed by its successor), or many "late" frames in
+    a row.
     """
-    if expected is None:
-        return 0, (count + 1) & 0xFF, 0
-    ahead = (count - expected) & 0xFF
-    if ahead < 256 - STALE_BAND:
-        return ahead, (count + 1) & 0xFF, 0
-    if stale_run + 1 < RESYNC_AFTER:
-        return "stale", expected, stale_run + 1
-    return "resync", (count + 1) & 0xFF, 0
+
+    expected: int | None = None
+    stale_run: int = 0
+    last_stale: int | None = None
+    # The frames taken lately, as (count, fingerprint): a duplicate is the same count *and* content;
+    # a restarted sender reuses counts with other content.
+    recent: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=STALE_BAND))
+
+    def follow(self, count: int, fingerprint: int) -> int | str:
+        if self.expected is None:
+            self._take(count, fingerprint)
+            return 0
+        ahead = (count - self.expected) & 0xFF
+        if ahead < 256 - STALE_BAND:
+            self._take(count, fingerprint)
+            return ahead
+        if (count, fingerprint) in self.recent:
+            return "stale"  # a duplicate: whatever comes around it proves nothing
+        consecutive = self.last_stale is not None and count == (self.last_stale + 1) & 0xFF
+        if consecutive or self.stale_run + 1 >= RESYNC_AFTER:
+            self._take(count, fingerprint)
+            return "resync"
+        self.stale_run += 1
+        self.last_stale = count
+        return "stale"
+
+    def _take(self, count: int, fingerprint: int) -> None:
+        self.expected = (count + 1) & 0xFF
+        self.stale_run = 0
+        self.last_stale = None
+        self.recent.append((count, fingerprint))
 
 
 @dataclass(slots=True)
 class _VcState:
-    expected_count: int | None = None
-    stale_run: int = 0
+    count: FrameCounter = field(default_factory=FrameCounter)
     partial: bytes = b""
     synced: bool = False
 
@@ -56,8 +82,7 @@ class VirtualChannelDemux:
     def __init__(self, fmt: TmChannelFormat) -> None:
         self.fmt = fmt
         self._vcs: dict[int, _VcState] = {}
-        self._expected_mc: int | None = None
-        self._mc_stale_run = 0
+        self._master = FrameCounter()
         self.last_clcw: Clcw | None = None
         self.counters = Counters("tm_demux")
 
@@ -73,7 +98,7 @@ class VirtualChannelDemux:
             self.counters.inc(f"rejected_{exc.field}")
             raise
         self.counters.inc("frames")
-        fresh = self._check_master_count(frame.master_channel_frame_count)
+        fresh = self._check_master_count(frame.master_channel_frame_count, hash(raw))
         result = DemuxResult(frame)
         if frame.ocf is not None and fresh:
             try:
@@ -83,19 +108,18 @@ class VirtualChannelDemux:
         if frame.first_header_pointer == FHP_IDLE:
             self.counters.inc("idle_frames")
             vc = self._vc(frame)
-            _, vc.expected_count, vc.stale_run = _follow(frame.virtual_channel_frame_count, vc.expected_count,
-                                                         vc.stale_run)
+            vc.count.follow(frame.virtual_channel_frame_count, hash(raw))
             return result
-        result.packets = self._extract(frame)
+        result.packets = self._extract(frame, hash(raw))
         return result
 
-    def _check_master_count(self, count: int) -> bool:
+    def _check_master_count(self, count: int, fingerprint: int) -> bool:
         """Count master-channel gaps; False for a late (reordered or duplicated) frame.
 
         A late frame carries a stale CLCW: handing it to FOP-1 would acknowledge the past, so its
         OCF is ignored.
         """
-        verdict, self._expected_mc, self._mc_stale_run = _follow(count, self._expected_mc, self._mc_stale_run)
+        verdict = self._master.follow(count, fingerprint)
         if verdict == "stale":
             self.counters.inc("mc_stale_frames")
             return False
@@ -109,10 +133,9 @@ class VirtualChannelDemux:
     def _vc(self, frame: TmFrame) -> _VcState:
         return self._vcs.setdefault(frame.virtual_channel_id, _VcState())
 
-    def _extract(self, frame: TmFrame) -> list[bytes]:
+    def _extract(self, frame: TmFrame, fingerprint: int) -> list[bytes]:
         vc = self._vc(frame)
-        verdict, vc.expected_count, vc.stale_run = _follow(frame.virtual_channel_frame_count, vc.expected_count,
-                                                           vc.stale_run)
+        verdict = vc.count.follow(frame.virtual_channel_frame_count, fingerprint)
         if verdict == "stale":
             # Its octets were given up for lost when the newer frame came: they cannot be spliced back.
             self.counters.inc("vc_stale_frames")

@@ -11,9 +11,9 @@ from flight.link.vcmux import VirtualChannelMux
 FMT = TmChannelFormat(42, 200)
 
 
-def _frames(packets: int, report_value: int = 0) -> tuple[list[bytes], list[bytes]]:
+def _frames(packets: int, report_value: int = 0, fill: int = 0) -> tuple[list[bytes], list[bytes]]:
     mux = VirtualChannelMux(FMT, ocf_source=lambda: Clcw(0, report_value=report_value).pack())
-    sent = [build_tm(32, 3, 25, bytes(60), bytes(6), i) for i in range(packets)]
+    sent = [build_tm(32, 3, 25, bytes([fill]) * 60, bytes(6), i) for i in range(packets)]
     for packet in sent:
         mux.push(0, packet)
     frames = []
@@ -56,9 +56,24 @@ def test_a_restarted_sender_is_followed_after_a_few_frames() -> None:
     demux = VirtualChannelDemux(FMT)
     for raw in before:
         demux.feed(raw)
-    sent, after = _frames(40)  # the flight software restarted: counts begin again at 0
+    sent, after = _frames(40, fill=1)  # the flight software restarted: counts begin again at 0
     got = []
     for raw in after:
         got += demux.feed(raw).packets
     assert demux.counters["mc_stale_frames"] <= RESYNC_AFTER
     assert got and got == sent[-len(got):]
+
+
+def test_an_outage_that_lands_just_behind_the_expected_count_costs_one_frame() -> None:
+    """The flight counts frames through a pass gap: the next count seen is anywhere, sometimes a few
+    behind the one expected. Two frames that follow each other show the jump: resynchronise at once."""
+    reports = iter(range(10**6))  # a CLCW that moves on: frames 256 apart are not byte-identical
+    mux = VirtualChannelMux(FMT, ocf_source=lambda: Clcw(0, report_value=next(reports) // 2 % 256).pack())
+    frames = [mux.next_frame() for _ in range(400)]
+    demux = VirtualChannelDemux(FMT)
+    for raw in frames[:50]:
+        demux.feed(raw)
+    after_gap = frames[50 + 256 - 10 : 50 + 256 - 10 + 20]  # lands 10 behind the expected count
+    clcws = [demux.feed(raw).clcw for raw in after_gap]
+    assert sum(c is None for c in clcws) == 1
+    assert demux.counters["mc_resyncs"] == 1
