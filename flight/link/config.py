@@ -54,6 +54,10 @@ class TcChannel:
     segmented: bool = False  # the VC carries segment headers (MAP IDs)
     farm_window: int = 10  # W: even, 2..254
     farm_buffer: int = 64
+    # Set V(R) travels in clear (BC frames carry no SDLS): a forged one would make the ground confirm
+    # commands the payload never took. Zenith's ground recovers with Unlock, so it is refused unless
+    # a mission says otherwise here.
+    accept_set_vr: bool = False
 
     def __post_init__(self) -> None:
         _require({"vcid (0..63)": 0 <= self.vcid <= 63,

@@ -40,6 +40,7 @@ class FarmOutcome(enum.Enum):
     IN_LOCKOUT = "discarded_in_lockout"  # any AD frame while locked out
     IN_WAIT = "discarded_in_wait"  # any AD frame while the buffer is full
     INVALID_BC = "discarded_invalid_bc"  # E9
+    SET_VR_REFUSED = "discarded_set_vr_refused"  # Set V(R) on a channel configured to refuse it
     BD_BUFFER_FULL = "discarded_bd_buffer_full"  # our bound on E6: see BD_HEADROOM
 
     @property
@@ -52,6 +53,9 @@ class FarmConfig:
     virtual_channel_id: int
     window_width: int = 10  # W: even, 2..254; positive and negative windows are W/2 each
     buffer_capacity: int = 64  # frames FARM may hold for the upper layer before it signals Wait
+    # BC frames travel in clear: anyone can send Set V(R), and a forged one makes FOP-1 confirm frames
+    # FARM-1 never took. A mission whose ground recovers with Unlock alone refuses it (E9).
+    accept_set_vr: bool = True
 
     def __post_init__(self) -> None:
         if self.window_width % 2 or not 2 <= self.window_width <= 254:
@@ -153,6 +157,9 @@ class Farm:
             self.wait = False
             self.state = FarmState.OPEN
             return FarmOutcome.UNLOCK
+        if not self.config.accept_set_vr:
+            self.farm_b_counter -= 1  # treated as an invalid directive: it does not count as accepted
+            return FarmOutcome.SET_VR_REFUSED
         if self.state is not FarmState.LOCKOUT:  # E8; in Lockout it changes nothing but FARM-B
             self.retransmit = False
             self.wait = False

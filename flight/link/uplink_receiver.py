@@ -48,7 +48,8 @@ class UplinkReceiver:
     def __init__(self, config: LinkConfig, sdls: Sdls | None) -> None:
         self.config = config
         self.sdls = sdls
-        self.farms = {c.vcid: Farm(FarmConfig(c.vcid, c.farm_window, c.farm_buffer)) for c in config.tc.channels}
+        self.farms = {c.vcid: Farm(FarmConfig(c.vcid, c.farm_window, c.farm_buffer, c.accept_set_vr))
+                      for c in config.tc.channels}
         self._segmented = {c.vcid: c.segmented for c in config.tc.channels}
         self.cltu = CltuCodec(CltuConfig(config.tc.randomize, config.tc.correct_errors)) if config.tc.cltu else None
         self._segments: dict[tuple[int, int], bytearray] = {}

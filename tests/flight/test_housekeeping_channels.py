@@ -37,7 +37,8 @@ def _counters(node: LinkNode, *extra: dict[str, int]) -> dict[str, int]:
 
 def test_every_link_channel_is_fed_by_a_counter() -> None:
     sas = (SecurityAssociation(1, "tc-0", (0,)), SecurityAssociation(2, "tc-1", (1,)))
-    config = LinkConfig(tc=TcSettings(channels=(TcChannel(0), TcChannel(1), TcChannel(2))), sdls=SdlsSettings(sas))
+    channels = (TcChannel(0, accept_set_vr=True), TcChannel(1), TcChannel(2))
+    config = LinkConfig(tc=TcSettings(channels=channels), sdls=SdlsSettings(sas))
     keys = KeyRing.generate(["tc-0", "tc-1"])
     ground = Sdls(list(sas), keys)
     node = LinkNode(config, DICTIONARY, Sdls(list(sas), keys), lambda: 1.0e9)
@@ -69,6 +70,7 @@ def test_every_link_channel_is_fed_by_a_counter() -> None:
     send(TcFrame(scid, 0, FrameType.AD, 2, ping))  # discarded in Lockout
     send(TcFrame.bc(scid, 0, Unlock()))
     send(TcFrame.bc(scid, 0, SetVr(2)))
+    send(TcFrame.bc(scid, 1, SetVr(5)))  # VC 1 refuses Set V(R): it travels in clear
     send(TcFrame(scid, 0, FrameType.BC, 0, b"\x01\x02"), protect=None)  # neither Unlock nor Set V(R)
     for _ in range(3):
         node.next_frame()  # telemetry, then idle frames

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from flight.link.config import FopSettings, LinkConfig, TcSettings
+from flight.link.config import FopSettings, LinkConfig, TcChannel, TcSettings
 from flight.link.fop import AlertReason, InitiateMode
 from flight.link.keys import KeyRing
 from flight.link.pus import build_tc
@@ -55,7 +55,8 @@ class Loopback:
                  transmission_limit: int = 20, sdls: bool = True, cltu: bool = True) -> None:
         rng = random.Random(seed)
         self.now = 0.0
-        config = LinkConfig(tc=TcSettings(cltu=cltu),
+        channel = TcChannel(accept_set_vr=True)  # the Set V(R) test drives it by hand
+        config = LinkConfig(tc=TcSettings(cltu=cltu, channels=(channel,)),
                             fop=FopSettings(window=5, t1=0.05, transmission_limit=transmission_limit))
         keys = KeyRing.generate(["tc-0"])
         sas = [SecurityAssociation(1, "tc-0", (0,))]

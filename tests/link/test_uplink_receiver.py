@@ -275,7 +275,7 @@ def test_anti_replay_is_committed_only_when_farm_accepts() -> None:
 
 @pytest.mark.parametrize("cltu", [False, True])
 def test_bc_frames_bypass_sdls(cltu: bool) -> None:
-    up = Uplink(cltu=cltu, sdls=True)
+    up = Uplink(cltu=cltu, sdls=True, channels=(TcChannel(0, accept_set_vr=True),))
     assert up.rx.receive(up.wire(TcFrame.bc(SCID, 0, SetVr(7)).pack())) is FarmOutcome.SET_VR
     assert up.rx.farms[0].v_r == 7
     # the same through Sdls.protect, which leaves BC frames in clear
@@ -298,7 +298,7 @@ def test_bd_frames(cltu: bool, sdls: bool) -> None:
 
 def test_data_frames_on_a_vc_without_association_are_refused_when_sdls_is_on() -> None:
     """Fail closed: with SDLS on, a configured VC without a security association takes no data frames."""
-    up = Uplink(cltu=False, sdls=True, channels=(TcChannel(0), TcChannel(1)))
+    up = Uplink(cltu=False, sdls=True, channels=(TcChannel(0), TcChannel(1, accept_set_vr=True)))
     assert not up.tx_sdls.protects(1)  # type: ignore[union-attr]
     for frame_type in (FrameType.AD, FrameType.BD):
         assert up.rx.receive(TcFrame(SCID, 1, frame_type, 0, packet(0)).pack()) is None
@@ -390,3 +390,13 @@ def test_split_packets_garbage_raises_only_packet_error(data: bytes) -> None:
     except PacketError:
         return
     assert b"".join(packets) == data
+
+
+def test_set_vr_in_clear_is_refused_unless_the_channel_accepts_it() -> None:
+    """BC frames carry no MAC: a forged Set V(R) would make the ground confirm commands never received."""
+    up = Uplink(cltu=False, sdls=True)
+    assert up.rx.receive(TcFrame.bc(SCID, 0, SetVr(9)).pack()) is FarmOutcome.SET_VR_REFUSED
+    assert up.rx.farms[0].v_r == 0
+    assert up.rx.farms[0].counters["discarded_set_vr_refused"] == 1
+    assert Clcw.unpack(up.rx.clcw_bytes()).farm_b_counter == 0
+    assert up.rx.receive(TcFrame.bc(SCID, 0, Unlock()).pack()) is FarmOutcome.UNLOCK  # Unlock still works
