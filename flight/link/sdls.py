@@ -123,12 +123,20 @@ class _SaState:
     aead: AESGCM
     mask: bytes | None
     sequences: tuple[_Sequence, _Sequence] = field(default_factory=lambda: (_Sequence(), _Sequence()))
-    overhead: int = 0  # the SA's, computed once: this is the hot path
+    # Derived from the SA once, because this is the hot path.
+    overhead: int = 0
     block: int = IV_BLOCK
+    spi_octets: bytes = b""
+    iv_tags: tuple[int, int] = (0, 0)  # the sequence bit of the IV, for Type-A and Type-B frames
+    sn_tags: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
-        self.overhead = self.sa.overhead
-        self.block = max(1, min(IV_BLOCK, self.sa.replay_window // 4))
+        sa = self.sa
+        self.overhead = sa.overhead
+        self.block = max(1, min(IV_BLOCK, sa.replay_window // 4))
+        self.spi_octets = sa.spi.to_bytes(SPI_LEN, "big")
+        self.iv_tags = (0, 1 << (8 * sa.iv_len - 1))
+        self.sn_tags = (0, 1 << (8 * sa.sn_len - 1)) if sa.sn_len else (0, 0)
 
     def fresh(self, value: int, expedited: bool) -> bool:
         highest = self.sequences[expedited].highest
@@ -214,19 +222,19 @@ class Sdls:
         sa = st.sa
         expedited = frame.frame_type is FrameType.BD
         seq = st.sequences[expedited]
-        if seq.next_iv >> (8 * sa.iv_len - 1) or (sa.sn_len and seq.next_sn >> (8 * sa.sn_len - 1)):
-            # Wrapping would reuse a nonce or a sequence number: the SA must be rekeyed first.
+        if seq.next_iv >= st.iv_tags[1] or (sa.sn_len and seq.next_sn >= st.sn_tags[1]):
+            # Reaching the sequence bit would reuse a nonce or a sequence number: rekey first.
             raise SdlsError("exhausted", f"SA {sa.spi} has used all its IVs or sequence numbers: rekey it")
         if self.on_reserve is not None and (seq.next_iv >= seq.iv_limit or seq.next_sn >= seq.sn_limit):
             # Stable storage learns of a block of counter values before the first of them is used, so a
             # restarted sender starts past everything it may have sent (and within the window).
             self.on_reserve(sa.spi, expedited, seq.next_iv + st.block, seq.next_sn + st.block)
             seq.iv_limit, seq.sn_limit = seq.next_iv + st.block, seq.next_sn + st.block
-        iv = _tagged(seq.next_iv, sa.iv_len, expedited).to_bytes(sa.iv_len, "big")
+        iv = (seq.next_iv | st.iv_tags[expedited]).to_bytes(sa.iv_len, "big")
         seq.next_iv += 1
-        sec_header = sa.spi.to_bytes(2, "big") + iv[sa.iv_len - sa.transmitted_iv_len :]
+        sec_header = st.spi_octets + iv[sa.iv_len - sa.transmitted_iv_len :]
         if sa.sn_len:
-            sn = _tagged(seq.next_sn, sa.sn_len, expedited).to_bytes(sa.sn_len, "big")
+            sn = (seq.next_sn | st.sn_tags[expedited]).to_bytes(sa.sn_len, "big")
             seq.next_sn += 1
             sec_header += sn[sa.sn_len - sa.transmitted_sn_len :]
         header = frame.header(frame.length() + st.overhead)
