@@ -3,12 +3,14 @@
 FOP-1 numbers Type-AD frames, keeps a copy of each until a CLCW acknowledges it, and goes back N
 (retransmits every unacknowledged frame, bit-identical) when FARM-1 reports Retransmit or when timer
 T1 runs out. The state table is implemented cell by cell; events carry the standard's numbers (E1…E46,
-E101…E104) in comments. Three choices where the standard's text leaves room, all as yamcs does:
+E101…E104) in comments. Where the standard's text leaves room:
 
 * purging the Sent_Queue sets NN(R) := V(S), so that the "not applicable" events of S4/S5 really
-  cannot occur after an Alert with frames outstanding;
+  cannot occur after an Alert with frames outstanding (as yamcs does);
 * "Initiate AD with CLCW check" can adopt V(S) from the first CLCW (``sync_from_clcw``): the initial
-  synchronisation a ground station needs when it starts without knowing the spacecraft's V(R);
+  synchronisation a ground station needs when it starts without knowing the spacecraft's V(R) (as
+  yamcs does). After an Alert it refuses a CLCW whose V(R) is behind what was acknowledged (a late
+  copy of an old report), until consistent evidence shows FARM-1 has really moved;
 * a CLCW for another virtual channel or another COP is filtered before the table (232.1-B-2 5.3.2)
   rather than raising E15.
 
@@ -29,7 +31,7 @@ from flight.counters import Counters
 from flight.link.clcw import COP_1, Clcw
 from flight.link.tcframe import FrameType, SegmentHeader, SetVr, TcFrame, Unlock
 
-MOVED_EVIDENCE = 5  # identical stale CLCWs over a T1 period that show FARM-1 has moved
+MOVED_EVIDENCE = 5  # identical "stale" CLCWs, with T1 run out, that show FARM-1 has really moved
 
 
 class FopState(enum.IntEnum):
@@ -76,8 +78,12 @@ class Notice:
     subject: str
     tag: Any = None
     reason: AlertReason | None = None
-    n_s: int | None = None  # for confirms of AD FDUs: the frame sequence number it was sent with
-    frame: bytes | None = None  # ... and the frame as sent, so that it can be resent bit-identically
+    frame: bytes | None = None  # for confirms of AD FDUs: the frame as sent, to resend bit-identically
+
+    @property
+    def n_s(self) -> int | None:
+        """The frame sequence number the FDU was sent with (octet 4 of the frame)."""
+        return self.frame[4] if self.frame is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +137,9 @@ class Fop:
         self.timer_deadline: float | None = None
         self._directive_pending = False  # an Initiate AD awaits its confirm (E24, E25, E27)
         self._directive_tag: Any = None
-        # After an Alert: NN(R) then, and how many frames were outstanding. A CLCW adopted by
-        # "with CLCW check" must not report a V(R) behind it, or it is a stale report.
-        self._sync_floor: tuple[int, int] | None = None
+        # After an Alert: NN(R) then, the last point acknowledged. A CLCW adopted by "with CLCW check"
+        # must not report a V(R) behind it, or it is a stale report.
+        self._sync_floor: int | None = None
         # The N(R)s of the CLCWs refused as stale since the floor was set, across re-initiations. When
         # T1 runs out with nothing else heard and they all report one same V(R), FARM-1 has really moved
         # (a restart, another ground station): the floor is dropped rather than waited on forever. Late
@@ -489,7 +495,7 @@ class Fop:
                 sequence_distance(self.sent_queue[0].n_s, self.nn_r) < acknowledged:
             sent = self.sent_queue.popleft()
             self.counters.inc("ad_confirmed")
-            self._notify(NoticeKind.POSITIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s, frame=sent.raw)
+            self._notify(NoticeKind.POSITIVE_CONFIRM, "fdu", sent.tag, frame=sent.raw)
         self.nn_r = n_r
         self.transmission_count = 1
 
@@ -499,7 +505,7 @@ class Fop:
     def _purge_sent_queue(self) -> None:
         for sent in self.sent_queue:
             if sent.frame_type is FrameType.AD:
-                self._notify(NoticeKind.NEGATIVE_CONFIRM, "fdu", sent.tag, n_s=sent.n_s, frame=sent.raw)
+                self._notify(NoticeKind.NEGATIVE_CONFIRM, "fdu", sent.tag, frame=sent.raw)
         self.sent_queue.clear()
         self.nn_r = self.v_s
 
@@ -520,21 +526,19 @@ class Fop:
         A V(R) behind the floor is a late copy of an old report. One ahead of every frame we sent is
         not: FARM-1 took frames of another session (this ground before a restart, another station).
         """
-        if self._sync_floor is not None:
-            floor, _ = self._sync_floor
-            if 0 < sequence_distance(floor, n_r) < 128:
-                return False
+        if self._sync_floor is not None and 0 < sequence_distance(self._sync_floor, n_r) < 128:
+            return False
         self.v_s = self.nn_r = n_r
         return True
 
-    def _set_floor(self, floor: tuple[int, int] | None) -> None:
+    def _set_floor(self, floor: int | None) -> None:
         self._sync_floor = floor
         self._stale_reports = []
 
     def _leave_service(self) -> None:
         """Leaving S1-S3 for S6 (an Alert or a suspension): remember what FARM-1's V(R) may be."""
         if self.state in (FopState.ACTIVE, FopState.RETRANSMIT_WITHOUT_WAIT, FopState.RETRANSMIT_WITH_WAIT):
-            self._set_floor((self.nn_r, self.outstanding))
+            self._set_floor(self.nn_r)
 
     def _alert(self, reason: AlertReason) -> None:
         self._leave_service()
@@ -572,6 +576,6 @@ class Fop:
         self._outbox.append((frame_type, raw))
 
     def _notify(self, kind: NoticeKind, subject: str, tag: Any = None, reason: AlertReason | None = None,
-                n_s: int | None = None, frame: bytes | None = None) -> None:
-        self._notices.append(Notice(kind, subject, tag, reason, n_s, frame))
+                frame: bytes | None = None) -> None:
+        self._notices.append(Notice(kind, subject, tag, reason, frame))
 

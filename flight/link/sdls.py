@@ -102,7 +102,6 @@ class SecurityAssociation:
 
 
 IV_BLOCK = 256  # counter values a sender reserves on stable storage at a time (at most window / 4)
-AD, BD = 0, 1  # the two sequences of an SA, indexed by the frame's bypass flag
 
 
 @dataclass(slots=True)
@@ -122,6 +121,7 @@ class _SaState:
     key: bytes
     aead: AESGCM
     mask: bytes | None
+    # Indexed by the frame's bypass flag: Type-A frames count in [0], Type-B in [1].
     sequences: tuple[_Sequence, _Sequence] = field(default_factory=lambda: (_Sequence(), _Sequence()))
     # Derived from the SA once, because this is the hot path.
     overhead: int = 0
@@ -141,11 +141,6 @@ class _SaState:
     def fresh(self, value: int, expedited: bool) -> bool:
         highest = self.sequences[expedited].highest
         return value > highest and (highest < 0 or value - highest <= self.sa.replay_window)
-
-
-def _tagged(counter: int, octets: int, expedited: bool) -> int:
-    """A counter value with its sequence's bit on top: 0 for Type-A frames, 1 for Type-B."""
-    return (int(expedited) << (8 * octets - 1)) | counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,12 +282,12 @@ class Sdls:
         pos = SPI_LEN
         iv_value = int.from_bytes(data[pos : pos + sa.transmitted_iv_len], "big")
         if sa.transmitted_iv_len < sa.iv_len:  # (an SA with a sequence number sends its whole IV)
-            iv_value = _rebuild(iv_value, sa.transmitted_iv_len, sa.iv_len, highest, expedited)
+            iv_value = _rebuild(iv_value, sa.transmitted_iv_len, sa.iv_len, highest, st.iv_tags[expedited])
         pos += sa.transmitted_iv_len
         replay_value = iv_value
         if sa.sn_len:
             replay_value = _rebuild(int.from_bytes(data[pos : pos + sa.transmitted_sn_len], "big"),
-                                    sa.transmitted_sn_len, sa.sn_len, highest, expedited)
+                                    sa.transmitted_sn_len, sa.sn_len, highest, st.sn_tags[expedited])
             pos += sa.transmitted_sn_len
         aad = _masked((header or frame.header()) + data[:pos], st.mask)
         iv = iv_value.to_bytes(sa.iv_len, "big")
@@ -349,12 +344,10 @@ def _masked(aad: bytes, mask: bytes | None) -> bytes:
     return (int.from_bytes(aad, "big") & int.from_bytes(mask[:n], "big")).to_bytes(n, "big")
 
 
-def _rebuild(low: int, sent_len: int, full_len: int, highest: int, expedited: bool) -> int:
+def _rebuild(low: int, sent_len: int, full_len: int, highest: int, sequence_bit: int) -> int:
     """The full value of a partly transmitted IV or sequence number, from its sequence's history."""
-    if sent_len >= full_len:
-        return low
     if highest < 0:  # nothing committed yet: the sequence has not passed its first transmitted span
-        return _tagged(low, full_len, expedited)
+        return sequence_bit | low
     return _reconstruct(low, sent_len, full_len, highest)
 
 

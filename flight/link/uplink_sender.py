@@ -3,7 +3,7 @@
 FOP-1 holds one FDU in its Wait_Queue; this class keeps the operator's queue behind it and feeds it
 as FOP-1 accepts. It also recovers from COP-1 alerts without losing or repeating a command:
 
-* the FDUs an Alert purges keep the N(S) they were sent with ("limbo");
+* the FDUs an Alert purges keep the frame, and so the N(S), they were sent with ("limbo");
 * the service is re-initiated: with CLCW check, adopting V(S) from the first fresh CLCW (FOP-1 refuses
   one older than the acknowledged point), or, when FARM-1 reports Lockout, Retransmit or Wait, with
   Unlock after Set V(S) to the V(R) it reports;
@@ -83,7 +83,7 @@ class UplinkSender:
         self.last_clcw: Clcw | None = None
         self._queue: deque[_Fdu] = deque()
         self._inflight: dict[int, _Fdu] = {}
-        self._limbo: list[tuple[int, _Fdu]] = []  # purged by an Alert: (N(S), FDU with its frame)
+        self._limbo: list[_Fdu] = []  # purged by an Alert, each with the frame it went out in
         self._expedited: deque[_Fdu] = deque()
         self._bypass: dict[int, _Fdu] = {}  # BD FDUs handed to FOP-1, until it accepts them
         self._ids = itertools.count()
@@ -93,7 +93,7 @@ class UplinkSender:
         self._settle = config.fop.start_settle
         self._hold_until = 0.0
         self._heard_since_suspend = False
-        self._own_termination = False
+        self._stopped_by_operator = False  # the last Alert was a Terminate: no automatic recovery
         self.counters = Counters("uplink")
 
     # --- operator side -------------------------------------------------------------------------
@@ -197,13 +197,14 @@ class UplinkSender:
                 self._event(SenderEventKind.ACCEPTED, self._inflight[tag].tag)
             elif kind is NoticeKind.POSITIVE_CONFIRM:
                 self._confirmed(self._inflight.pop(tag))
-            elif kind is NoticeKind.NEGATIVE_CONFIRM and notice.n_s is not None:
+            elif kind is NoticeKind.NEGATIVE_CONFIRM and notice.frame is not None:
                 fdu = self._inflight.pop(tag)
                 fdu.prepared = notice.frame
-                self._limbo.append((notice.n_s, fdu))
+                self._limbo.append(fdu)
             elif kind is NoticeKind.REJECT:  # the Wait_Queue was purged: the FDU was never sent
                 self._queue.appendleft(self._inflight.pop(tag))
         elif kind is NoticeKind.ALERT and notice.reason is not None:
+            self._stopped_by_operator = notice.reason is AlertReason.TERM
             self.counters.inc(f"alert_{notice.reason.value}")
             self._event(SenderEventKind.ALERT, detail=notice.reason.value)
         elif kind is NoticeKind.SUSPEND:
@@ -223,14 +224,15 @@ class UplinkSender:
         """Split limbo at the spacecraft's V(R): delivered below it, resent (first, same order) above."""
         if not self._limbo:
             return
-        base = self._limbo[0][0]
-        delivered = sequence_distance(v_r, base)
+        first = self._limbo[0].prepared
+        assert first is not None  # limbo FDUs all went out, so each has its frame
+        delivered = sequence_distance(v_r, first[4])  # octet 4: the N(S) it went out with
         if delivered > len(self._limbo):
             delivered = 0  # V(R) is outside what we sent: FARM took none of them
-        for _, fdu in self._limbo[:delivered]:
+        for fdu in self._limbo[:delivered]:
             self.counters.inc("confirmed_by_resync")
             self._confirmed(fdu)
-        for _, fdu in reversed(self._limbo[delivered:]):
+        for fdu in reversed(self._limbo[delivered:]):
             self.counters.inc("resent_after_alert")
             self._queue.appendleft(fdu)
         self._limbo.clear()
@@ -239,26 +241,22 @@ class UplinkSender:
         fop = self.fop
         if not (self._started and self.auto_recover) or fop.state is not FopState.INITIAL:
             return
-        if fop.suspend_state:
-            # Timeout type 1 suspends instead of alerting. A plain Resume would only suspend again
-            # (the transmission count stays at the limit), so once the spacecraft is heard again the
-            # service is terminated and re-initiated: limbo goes out again, bit-identical.
+        suspended = bool(fop.suspend_state)
+        if suspended:
+            # Timeout type 1 suspends instead of alerting. A plain Resume would only suspend again (the
+            # transmission count stays at the limit), so once the spacecraft is heard again the service
+            # is initiated anew (Initialise ends the suspension): limbo goes out again, bit-identical.
             if not self._heard_since_suspend:
                 return
             self.counters.inc("restarted_after_suspend")
-            self._own_termination = True
-            # Its own tag: this confirm ends nothing, limbo is settled by the initiation that follows.
-            fop.terminate(tag="restart")
-            for notice in fop.take_notices():
-                self._handle(notice)
-        if fop.last_alert is AlertReason.TERM and not self._own_termination:
+        elif self._stopped_by_operator:
             return  # the operator stopped the service on purpose
-        self._own_termination = False
         self.counters.inc("recoveries")
         clcw = self.last_clcw
-        if clcw is not None and (clcw.lockout or clcw.retransmit or clcw.wait):
+        if not suspended and clcw is not None and (clcw.lockout or clcw.retransmit or clcw.wait):
             # FARM-1 is not clean: a CLCW check would only alert again. Unlock clears its flags;
             # V(S) starts at the V(R) it reports, and limbo is settled once it confirms that V(R).
+            # (Set V(S) is refused while suspended: then the CLCW check alerts, and the next try unlocks.)
             fop.set_v_s(clcw.report_value)
             fop.initiate_ad(InitiateMode.WITH_UNLOCK, tag="recover")
         else:

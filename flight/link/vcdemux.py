@@ -3,7 +3,8 @@
 Per virtual channel it keeps the packet left unfinished by the previous frame. A gap in the
 virtual-channel frame count means octets of that packet are gone: the partial packet is dropped and
 counted, and extraction resynchronises at the First Header Pointer of the next frame. A packet that
-does not end where the next frame's FHP says a packet begins is corrupt and dropped the same way.
+does not end where the next frame's FHP says a packet begins is corrupt and dropped the same way. A
+late or duplicated frame is discarded whole, and its CLCW with it: see :class:`FrameCounter`.
 """
 
 from __future__ import annotations
@@ -98,55 +99,38 @@ class VirtualChannelDemux:
             self.counters.inc(f"rejected_{exc.field}")
             raise
         self.counters.inc("frames")
-        fresh = self._check_master_count(frame.master_channel_frame_count, hash(raw))
+        fingerprint = hash(raw)
+        # A late frame carries a stale CLCW: handing it to FOP-1 would acknowledge the past.
+        fresh = self._tally("mc", self._master.follow(frame.master_channel_frame_count, fingerprint))
         result = DemuxResult(frame)
         if frame.ocf is not None and fresh:
             try:
                 result.clcw = self.last_clcw = Clcw.unpack(frame.ocf)
             except ClcwError:
                 self.counters.inc("ocf_not_clcw")
+        vc = self._vcs.setdefault(frame.virtual_channel_id, _VcState())
+        verdict = vc.count.follow(frame.virtual_channel_frame_count, fingerprint)
         if frame.first_header_pointer == FHP_IDLE:
             self.counters.inc("idle_frames")
-            vc = self._vc(frame)
-            vc.count.follow(frame.virtual_channel_frame_count, hash(raw))
-            return result
-        result.packets = self._extract(frame, hash(raw))
+        elif self._tally("vc", verdict):
+            if verdict:  # a gap or a resynchronisation: the packet left unfinished cannot be completed
+                self._drop_partial(vc)
+            result.packets = self._extract(vc, frame)
         return result
 
-    def _check_master_count(self, count: int, fingerprint: int) -> bool:
-        """Count master-channel gaps; False for a late (reordered or duplicated) frame.
-
-        A late frame carries a stale CLCW: handing it to FOP-1 would acknowledge the past, so its
-        OCF is ignored.
-        """
-        verdict = self._master.follow(count, fingerprint)
+    def _tally(self, channel: str, verdict: int | str) -> bool:
+        """Count a frame counter's verdict; False for a late frame, whose content is given up."""
         if verdict == "stale":
-            self.counters.inc("mc_stale_frames")
+            self.counters.inc(f"{channel}_stale_frames")
             return False
         if verdict == "resync":
-            self.counters.inc("mc_resyncs")
+            self.counters.inc(f"{channel}_resyncs")
         elif verdict:
-            self.counters.inc("mc_gaps")
-            self.counters.inc("mc_frames_missing", verdict)
+            self.counters.inc(f"{channel}_gaps")
+            self.counters.inc(f"{channel}_frames_missing", verdict)
         return True
 
-    def _vc(self, frame: TmFrame) -> _VcState:
-        return self._vcs.setdefault(frame.virtual_channel_id, _VcState())
-
-    def _extract(self, frame: TmFrame, fingerprint: int) -> list[bytes]:
-        vc = self._vc(frame)
-        verdict = vc.count.follow(frame.virtual_channel_frame_count, fingerprint)
-        if verdict == "stale":
-            # Its octets were given up for lost when the newer frame came: they cannot be spliced back.
-            self.counters.inc("vc_stale_frames")
-            return []
-        if verdict == "resync":
-            self.counters.inc("vc_resyncs")
-            self._drop_partial(vc)
-        elif verdict:
-            self.counters.inc("vc_gaps")
-            self.counters.inc("vc_frames_missing", verdict)
-            self._drop_partial(vc)
+    def _extract(self, vc: _VcState, frame: TmFrame) -> list[bytes]:
         fhp = frame.first_header_pointer
         data = frame.data
         packets: list[bytes] = []
