@@ -28,3 +28,12 @@ class Counters:
     def snapshot(self) -> dict[str, int]:
         """Counts keyed ``prefix.name``."""
         return {f"{self.prefix}.{name}": value for name, value in sorted(self._counts.items())}
+
+
+def merged(*services: Counters) -> dict[str, int]:
+    """One housekeeping view of several services: counts of the same name (the FARM-1 of each
+    virtual channel, say) add up."""
+    total: Counter[str] = Counter()
+    for service in services:
+        total.update(service.snapshot())
+    return dict(sorted(total.items()))

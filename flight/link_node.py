@@ -22,7 +22,7 @@ from spacepackets.ecss.pus_1_verification import (
     VerificationParams,
 )
 
-from flight.counters import Counters
+from flight.counters import Counters, merged
 from flight.dictionary import Dictionary, decode_app_data
 from flight.dictionary.types import json_value
 from flight.link.config import LinkConfig
@@ -161,6 +161,10 @@ class LinkNode:
             if chosen in ("ALL", name):
                 for each in counters:
                     each.reset()
+
+    def housekeeping(self) -> dict[str, int]:
+        """Every counter of the payload's link end, named as the dictionary's channels."""
+        return merged(*(c for group in self._services().values() for c in group))
 
     def _services(self) -> dict[str, list[Counters]]:
         """The counters RESET_COUNTERS can zero, by the dictionary's enum labels."""

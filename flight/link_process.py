@@ -16,6 +16,7 @@ from typing import TextIO
 
 import zmq
 
+from flight.counters import merged
 from flight.dictionary import Dictionary
 from flight.link.config import LinkConfig, build_sdls
 from flight.link.transport import Endpoint, FrameReceiver, FrameSender
@@ -70,14 +71,7 @@ def run_link_node(config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, 
                 tx.send(node.next_frame())
                 next_frame = time.monotonic() + interval
     finally:
-        counters = {**node.receiver.counters.snapshot(), **node.counters.snapshot(),
-                    **node.mux.counters.snapshot(), **tx.counters.snapshot(), **rx.counters.snapshot()}
-        for farm in node.receiver.farms.values():
-            counters.update(farm.counters.snapshot())
-        if sdls:
-            counters.update(sdls.counters.snapshot())
-        if node.receiver.cltu:
-            counters.update(node.receiver.cltu.counters.snapshot())
+        counters = node.housekeeping() | merged(tx.counters, rx.counters)
         print(json.dumps({"counters": counters}), file=out, flush=True)
         if log:
             log.close()

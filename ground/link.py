@@ -13,7 +13,7 @@ from typing import Any
 
 import zmq
 
-from flight.counters import Counters
+from flight.counters import Counters, merged
 from flight.dictionary import Dictionary, encode_command
 from flight.link.config import LinkConfig, build_sdls
 from flight.link.errors import TmFrameError, ZenithError
@@ -81,6 +81,12 @@ class GroundLink:
         for frame in self.sender.take_frames():
             self.tx.send(frame)
         self.events.extend(self.sender.take_events())
+
+    def housekeeping(self) -> dict[str, int]:
+        """Every counter of the ground's link end."""
+        sender = self.sender
+        return merged(self.counters, sender.counters, sender.fop.counters, self.demux.counters, self.tx.counters,
+                      self.rx.counters, *([sender.cltu.counters] if sender.cltu else []))
 
     def run_until(self, done: Callable[[], bool], timeout: float, tick: float = 0.005) -> bool:
         end = time.monotonic() + timeout

@@ -20,6 +20,7 @@ from typing import Any
 from flight.dictionary import encode_command, load_dictionary
 from flight.link.config import LinkConfig
 from flight.link.keys import KeyRing
+from flight.link.pus import PacketHeader
 from flight.link.sdls import Sdls
 from flight.link.tcframe import FrameType, TcFrame
 from flight.link.transport import BenchPorts
@@ -147,7 +148,7 @@ def _fly(ground: GroundLink, count: int, interval: float, arrivals: queue.Queue[
             number = len(flight.sent) + 1
             name, arguments = COMMAND_CYCLE[len(flight.sent) % len(COMMAND_CYCLE)]
             packet = ground.command(name, arguments, tag=(number, name))
-            flight.sent.append((name, int.from_bytes(packet[2:4], "big") & 0x3FFF))
+            flight.sent.append((name, PacketHeader.unpack(packet).sequence_count))
             show("ground", f"#{number:<3} {name:<15} sent {_args(arguments)}")
 
     forged_at = {count // 4, count // 2, 3 * count // 4}
@@ -186,8 +187,7 @@ def _fly(ground: GroundLink, count: int, interval: float, arrivals: queue.Queue[
     ground.run_until(all_done, timeout)
     ground.run_until(never, 1.0)  # let late duplicates arrive (they must be discarded) before judging
     flight.wall_s = time.monotonic() - started
-    flight.ground = {**ground.sender.counters.snapshot(), **ground.sender.fop.counters.snapshot(),
-                     **ground.demux.counters.snapshot()}
+    flight.ground = ground.housekeeping()
     return flight
 
 

@@ -189,10 +189,7 @@ def test_housekeeping_counters_are_named_as_the_dictionary_channels() -> None:
     bench.node.on_uplink(bench.codec.encode(body + crc16(body).to_bytes(2, "big")))
     bench.downlink(6)
     node = bench.node
-    counters = {**node.counters.snapshot(), **node.receiver.counters.snapshot(), **node.mux.counters.snapshot(),
-                **node.receiver.sdls.counters.snapshot(), **node.receiver.cltu.counters.snapshot()}  # type: ignore[union-attr]
-    for farm in node.receiver.farms.values():
-        counters.update(farm.counters.snapshot())
+    counters = node.housekeeping()
     expected = {"cmd.accepted": 1, "cmd.rejected": 1, "tc.received": 3, "tc.rejected": 1, "tc.packets": 2,
                 "cltu.decoded": 3, "farm.accepted_ad": 2, "sdls.verified": 2, "sdls.rejected_bad_mac": 1,
                 "tm_mux.frames": 6}

@@ -11,6 +11,7 @@ import pytest
 
 from flight.dictionary import load_dictionary
 from flight.link.config import LinkConfig
+from flight.link.pus import PacketHeader
 from flight.link.transport import BenchPorts
 from flight.link.uplink_sender import SenderEventKind
 from ground.iv_state import new_key_file
@@ -43,7 +44,7 @@ def _fly(tmp_path: Path, count: int, faults: list[str], seed: int) -> tuple[list
             for i in range(count):
                 name, arguments = COMMANDS[i % len(COMMANDS)]
                 packet = ground.command(name, arguments, tag=i)
-                sent.append((name, int.from_bytes(packet[2:4], "big") & 0x3FFF))
+                sent.append((name, PacketHeader.unpack(packet).sequence_count))
             confirmed: list[int] = []
 
             def done() -> bool:
@@ -54,7 +55,7 @@ def _fly(tmp_path: Path, count: int, faults: list[str], seed: int) -> tuple[list
             assert ground.run_until(done, timeout=120), f"only {len(confirmed)} of {count} acknowledged"
             assert confirmed == list(range(count))
             ground.run_until(lambda: False, timeout=0.5)  # late duplicates get their chance to arrive
-            ground_counters = {**ground.sender.fop.counters.snapshot(), **ground.sender.counters.snapshot()}
+            ground_counters = ground.housekeeping()
         finally:
             ground.close()
         time.sleep(0.3)  # one more stats write
