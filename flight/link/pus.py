@@ -75,14 +75,6 @@ def _check_pus(raw: bytes, packet_type: int, what: str) -> None:
         raise PacketError("secondary_header_flag", f"PUS {what}s carry a secondary header")
 
 
-def split_packet(raw: bytes) -> tuple[PacketHeader, bytes]:
-    """Check that ``raw`` is exactly one space packet; return its header and data field."""
-    header = PacketHeader.unpack(raw)
-    if header.total_length != len(raw):
-        raise PacketError("data_length", f"header says {header.total_length} octets, received {len(raw)}")
-    return header, bytes(raw[PRIMARY_HEADER_LEN:])
-
-
 def cut_packets(data: bytes) -> tuple[list[bytes], int, bool]:
     """Cut the complete space packets off the front of a byte stream, idle packets included.
 

@@ -56,6 +56,3 @@ class CucFormat:
 
     def resolution(self) -> float:
         return 1.0 / (1 << (8 * self.fine_octets))
-
-
-ZENITH_CUC = CucFormat()

@@ -22,13 +22,14 @@ from flight.link.keys import KeyRing
 from flight.link.pus import build_tm
 from flight.link.sdls import Sdls, SecurityAssociation
 from flight.link.tcframe import FrameType, SegmentHeader, SequenceFlags, SetVr, TcFrame, Unlock
-from flight.link.timecode import ZENITH_CUC
 from flight.link.tmframe import TmChannelFormat
 from flight.link.vcmux import VirtualChannelMux
 from ground.cli import main
 from ground.decode import Decoder
 from hil.link.capture import CaptureWriter
 from hil.link.faults import Fate
+
+MISSION_CUC = load_dictionary().mission.tm_time  # the TM time format, as the dictionary fixes it
 
 ZD = load_dictionary()
 SCID = 42
@@ -195,7 +196,7 @@ def tm_frame(clcw: Clcw, packets: list[bytes], has_fecf: bool = True) -> bytes:
 
 
 def test_tm_keys_clcw_and_packets(capsys: pytest.CaptureFixture[str]) -> None:
-    stamp = ZENITH_CUC.encode(NOW)
+    stamp = MISSION_CUC.encode(NOW)
     packets = [build_tm(16, 17, 2, b"", stamp, seq_count=7), build_tm(17, 3, 25, b"\x01\x02", stamp, seq_count=8)]
     clcw = Clcw(0, report_value=9, retransmit=True, farm_b_counter=2)
     out = decode_ok(capsys, "--kind", "tm", tm_frame(clcw, packets).hex())
@@ -216,7 +217,7 @@ def test_tm_keys_clcw_and_packets(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_tm_corrupted_fecf_and_idle_frame(capsys: pytest.CaptureFixture[str]) -> None:
-    raw = bytearray(tm_frame(Clcw(0), [build_tm(16, 17, 2, b"", ZENITH_CUC.encode(NOW))]))
+    raw = bytearray(tm_frame(Clcw(0), [build_tm(16, 17, 2, b"", MISSION_CUC.encode(NOW))]))
     raw[-1] ^= 1
     assert decode_ok(capsys, "--kind", "tm", raw.hex())["tm_frame"]["fecf_ok"] is False
     idle = decode_ok(capsys, "--kind", "tm", tm_frame(Clcw(0), []).hex())
@@ -280,7 +281,7 @@ def test_capture(tmp_path: Path, key_file: tuple[Path, KeyRing], capsys: pytest.
     sdls = Sdls([SecurityAssociation(1, "tc-0", (0,))], ring)
     codec = CltuCodec()
     up = codec.encode(sdls.protect(TcFrame(SCID, 0, FrameType.AD, 0, reset_packet())))
-    down = tm_frame(Clcw(0, report_value=1), [build_tm(16, 1, 1, b"\x18\x10\xc0\x03", ZENITH_CUC.encode(NOW))])
+    down = tm_frame(Clcw(0, report_value=1), [build_tm(16, 1, 1, b"\x18\x10\xc0\x03", MISSION_CUC.encode(NOW))])
     capture = tmp_path / "capture.jsonl"
     with CaptureWriter(capture) as writer:
         writer.write(0.0, "up", up, Fate.DELIVERED)

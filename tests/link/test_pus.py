@@ -21,7 +21,6 @@ from flight.link.pus import (
     parse_tc,
     parse_tm,
     request_id,
-    split_packet,
 )
 
 from ._helpers import GARBAGE, bits, crc16_ref, from_bits, only_zenith_errors
@@ -95,8 +94,8 @@ def test_idle_packet_parses_with_spacepackets(length, pattern):
     assert theirs.seq_flags == SequenceFlags.UNSEGMENTED
     assert theirs.packet_len == length
     assert raw[6:] == bytes([pattern]) * (length - 6)
-    header, data = split_packet(raw)
-    assert header.is_idle and len(data) == length - 6
+    header = PacketHeader.unpack(raw)
+    assert header.is_idle and header.total_length == length
 
 
 def test_idle_packet_limits():
@@ -116,7 +115,8 @@ def test_spacepackets_reads_zenith_tc(apid, service, subtype, app_data, seq, sou
         assert bytes(tc.app_data) == app_data
         assert tc.source_id == source_id
         assert tc.pus_tc_sec_header.ack_flags == ack
-    header, _ = split_packet(raw)
+    header = PacketHeader.unpack(raw)
+    assert header.total_length == len(raw)
     assert header.packet_type == 1 and header.secondary_header_flag and header.apid == apid
 
 
@@ -199,7 +199,6 @@ def test_sequence_counter_wraps_per_apid():
 @settings(max_examples=800, deadline=None)
 def test_garbage_raises_only_packet_errors(raw, stamp_len):
     only_zenith_errors(PacketHeader.unpack, raw)
-    only_zenith_errors(split_packet, raw)
     only_zenith_errors(parse_tc, raw)
     only_zenith_errors(parse_tm, raw, stamp_len)
 
@@ -213,7 +212,6 @@ def test_structured_garbage_with_consistent_length(head, data, stamp_len, fix_cr
     raw = bytes([head[0] & 0x1F]) + head[1:4] + (len(data) - 1).to_bytes(2, "big") + data
     if fix_crc and len(data) >= 2:
         raw = raw[:-2] + crc16_ref(raw[:-2]).to_bytes(2, "big")
-    header, field = split_packet(raw)
-    assert header.total_length == len(raw) and field == raw[6:]
+    assert PacketHeader.unpack(raw).total_length == len(raw)
     only_zenith_errors(parse_tc, raw)
     only_zenith_errors(parse_tm, raw, stamp_len)
