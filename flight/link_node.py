@@ -82,7 +82,8 @@ class LinkNode:
         self.sequence = SequenceCounter()
         self.counters = Counters("cmd")
         self._time = dictionary.mission.tm_time
-        self._handlers: dict[str, Callable[[int, dict[str, Any]], None]] = {
+        # The commands this node runs, by dictionary name: handler(apid, arguments).
+        self.handlers: dict[str, Callable[[int, dict[str, Any]], None]] = {
             "PING": self._ping, "NOOP": self._noop, "RESET_COUNTERS": self._reset_counters, "LINK_TEST": self._noop}
 
     def on_uplink(self, raw: bytes) -> list[Arrival]:
@@ -136,7 +137,7 @@ class LinkNode:
             self._report(request, tc.apid, MessageSubtype.TM_ACCEPTANCE_SUCCESS)
         if flags & ACK_START:
             self._report(request, tc.apid, MessageSubtype.TM_START_SUCCESS)
-        handler = self._handlers.get(decoded.command.name)
+        handler = self.handlers.get(decoded.command.name)
         if handler is None:
             self._report(request, tc.apid, MessageSubtype.TM_COMPLETION_FAILURE, FailureCode.EXECUTION_ERROR,
                          "no handler on this node")

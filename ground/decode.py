@@ -35,7 +35,6 @@ class Decoder:
     keys: KeyRing | None = None
 
     def __post_init__(self) -> None:
-        self._sdls_config = self.config.sdls.associations if self.keys else ()
         self._demux: VirtualChannelDemux | None = None
 
     # --- entry points --------------------------------------------------------------------------
@@ -43,7 +42,7 @@ class Decoder:
     def cltu(self, raw: bytes, randomized: bool | None = None) -> dict[str, Any]:
         codec = CltuCodec(CltuConfig(self.config.tc.randomize if randomized is None else randomized))
         frame = codec.decode(raw)
-        out = {"cltu": {"length": len(raw), "codeblocks": (len(raw) - 10) // 8,
+        out = {"cltu": {"length": len(raw), "codeblocks": codec.counters["codeblocks"],
                         "corrected_bits": codec.counters["corrected_bits"]}}
         out.update(self.tc(frame))
         return out
@@ -146,7 +145,9 @@ class Decoder:
         spi = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else None
         if self.keys is None:
             return {"spi": spi, "verified": None}, None
-        verified = Sdls(list(self._sdls_config), self.keys).process(frame)
+        # A fresh SDLS for each frame: this verifies, it does not judge replays (a capture is full of
+        # COP-1's legitimate retransmissions).
+        verified = Sdls(list(self.config.sdls.associations), self.keys).process(frame)
         plain = verified.frame.data
         return {"spi": verified.spi, "verified": True, "plaintext": plain.hex()}, plain
 

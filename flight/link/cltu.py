@@ -122,6 +122,7 @@ class CltuCodec:
             decoded = self._check_block(bytes(block))
             if decoded is None:
                 break
+            self.counters.inc("codeblocks")
             info += decoded
             pos += BLOCK_LEN
         if not info:

@@ -40,12 +40,12 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path: Path, monkeypat
 
 
 def test_the_mode_is_set_whatever_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0)
+    old = os.umask(0o077)  # would turn 0644 into 0600 if the mode were left to open()
     try:
-        write_json_atomic(tmp_path / "k.json", {}, mode=0o600)
+        write_json_atomic(tmp_path / "k.json", {}, mode=0o644)
     finally:
         os.umask(old)
-    assert stat.S_IMODE((tmp_path / "k.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "k.json").stat().st_mode) == 0o644
 
 
 def test_unreadable_and_damaged_files_are_storage_errors(tmp_path: Path) -> None:

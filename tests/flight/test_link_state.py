@@ -55,13 +55,11 @@ def test_the_state_is_on_disk_before_the_command_is_acted_on(tmp_path: Path) -> 
     state = tmp_path / "state.json"
     node = _node(keys, state)
     seen_on_disk = []
-    dispatch = node._dispatch
 
-    def spy(packet: bytes):  # the moment a command is acted on, the file already holds the new V(R)
+    def noop(apid: int, arguments: dict) -> None:  # when the command runs, the file already holds V(R)=1
         seen_on_disk.append(json.loads(state.read_text())["farms"]["0"]["v_r"])
-        return dispatch(packet)
 
-    node._dispatch = spy
+    node.handlers["NOOP"] = noop
     node.on_uplink(_cltus(keys, 1)[0])
     assert seen_on_disk == [1]
 
@@ -75,7 +73,9 @@ def test_new_keys_start_a_fresh_replay_window(tmp_path: Path) -> None:
     new = KeyRing.generate(["tc-0"])  # rekeyed: the new key's IVs start at 1 again
     node = _node(new, state)
     assert len([a for raw in _cltus(new, 1) for a in node.on_uplink(raw)]) == 0  # N(S) 0 < V(R) 3: FARM-1
-    assert node.receiver.counters["rejected_sdls_replay"] == 0  # ... but SDLS took it as fresh
+    assert node.receiver.sdls is not None
+    assert node.receiver.sdls.counters["verified"] == 1  # ... but SDLS took it as fresh
+    assert node.receiver.farms[0].counters["discarded_negative_window"] == 1
 
 
 def test_a_damaged_state_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
@@ -93,10 +93,10 @@ def test_a_command_accepted_but_not_yet_run_at_a_crash_runs_after_the_restart(tm
     state = tmp_path / "state.json"
     node = _node(keys, state)
 
-    def crash(packet: bytes) -> None:
-        raise KeyboardInterrupt("power cut")  # the process dies right after the journal was written
+    def crash(apid: int, arguments: dict) -> None:
+        raise KeyboardInterrupt("power cut")  # the process dies as the command starts
 
-    node._dispatch = crash  # type: ignore[method-assign]
+    node.handlers["NOOP"] = crash
     with pytest.raises(KeyboardInterrupt):
         node.on_uplink(_cltus(keys, 1)[0])
     restarted = _node(keys, state)

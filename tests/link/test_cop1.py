@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from flight.link.config import FopSettings, LinkConfig, TcChannel, TcSettings
-from flight.link.fop import AlertReason, InitiateMode
+from flight.link.farm import FarmOutcome
+from flight.link.fop import AlertReason, FopState, InitiateMode
 from flight.link.keys import KeyRing
 from flight.link.pus import build_tc
 from flight.link.sdls import Sdls, SecurityAssociation
@@ -173,10 +174,9 @@ def test_lockout_is_reported_and_cleared_by_unlock_without_losing_commands() -> 
 
 def test_set_vr_moves_farm_and_fop_together() -> None:
     link = Loopback(seed=3)
-    link.sender._started = True  # drive FOP-1 directives by hand below
-    fop = link.sender.fop
+    fop = link.sender.fop  # FOP-1's directives, by hand: the operator's Set V(R)
     fop.initiate_ad(InitiateMode.WITH_SET_VR, tag="op", v_r=200)
-    link.run(lambda: fop.state.value == 1, limit_s=5)
+    link.run(lambda: fop.state is FopState.ACTIVE, limit_s=5)
     assert link.receiver.farms[0].v_r == 200
     assert fop.v_s == 200
     packets = commands(60)  # wraps 255 → 0
@@ -190,7 +190,7 @@ def test_set_vr_moves_farm_and_fop_together() -> None:
 def test_bd_frames_pass_farm_in_lockout() -> None:
     link = Loopback(seed=4)
     farm = link.receiver.farms[0]
-    farm.state = farm.state.__class__.LOCKOUT
+    assert farm.receive(TcFrame(link.config.spacecraft_id, 0, FrameType.AD, 100, b"")) is FarmOutcome.LOCKOUT_AREA
     link.sender.send_expedited(commands(1)[0], "bd")
     link.run(lambda: bool(link.delivered), limit_s=1)
     assert link.delivered == commands(1)
@@ -200,9 +200,9 @@ def test_bd_frames_pass_farm_in_lockout() -> None:
 def test_terminate_stops_recovery_and_reports_the_alert() -> None:
     link = Loopback(seed=6)
     link.sender.start()
-    link.run(lambda: link.sender.fop.state.value == 1, limit_s=5)
+    link.run(lambda: link.sender.fop.state is FopState.ACTIVE, limit_s=5)
     link.sender.fop.terminate("op")
     link.step()
     assert link.sender.fop.last_alert is AlertReason.TERM
-    assert link.sender.fop.state.value == 6
+    assert link.sender.fop.state is FopState.INITIAL
     assert any(e.kind is SenderEventKind.ALERT and e.detail == "term" for e in link.events)

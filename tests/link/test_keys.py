@@ -60,11 +60,12 @@ def test_overwriting_a_world_readable_file_leaves_0600(tmp_path):
 
 def test_stale_temporary_file_does_not_leak_its_mode(tmp_path):
     path = tmp_path / "keys.json"
-    stale = tmp_path / ".keys.json.tmp"
+    stale = tmp_path / f".keys.json.{os.getpid()}.tmp"  # the temporary name this process would use
     stale.write_text("")
     stale.chmod(0o644)
     KeyRing.generate(["a"]).save(path)
     assert mode(path) == 0o600
+    assert not stale.exists()
 
 
 @pytest.mark.parametrize("content", [

@@ -14,12 +14,12 @@ from flight.link.clcw import Clcw
 from flight.link.cltu import CltuCodec
 from flight.link.config import FopSettings, LinkConfig, TcChannel, TcSettings
 from flight.link.errors import TcFrameError
-from flight.link.farm import FarmState
+from flight.link.farm import FarmOutcome
 from flight.link.fop import FopState
 from flight.link.keys import KeyRing
 from flight.link.pus import build_tc
 from flight.link.sdls import Sdls
-from flight.link.tcframe import SetVr, TcFrame
+from flight.link.tcframe import FrameType, SetVr, TcFrame
 from flight.link.uplink_receiver import Delivered, UplinkReceiver
 from flight.link.uplink_sender import UplinkSender
 
@@ -139,13 +139,15 @@ def test_a_flight_restart_that_lost_farm_state_does_not_deadlock_the_ground() ->
 
 def test_recovery_reads_only_its_own_channels_clcw() -> None:
     link = Link(LinkConfig(tc=TcSettings(channels=(TcChannel(0), TcChannel(1))))).started()
-    for i in range(30):
-        link.sender.send(tc(i), i)
-    link.run(60)
     other = link.receiver.farms[1]
-    other.state = FarmState.LOCKOUT
-    link.sender.on_clcw(other.clcw())  # another channel's report, in Lockout, arrives last
-    assert link.sender.last_clcw is not None and link.sender.last_clcw.virtual_channel_id == 0
+    assert other.receive(TcFrame(link.config.spacecraft_id, 1, FrameType.AD, 100, b"")) is FarmOutcome.LOCKOUT_AREA
+    link.sender.send(tc(1))
+    link.run(1, up=False, down=False)
+    link.sender.on_clcw(other.clcw())  # the last report heard is another channel's, in Lockout
+    link.run(200, up=False, down=False)  # T1 runs out: an Alert, then recovery from the last CLCW
+    assert link.sender.counters["recoveries"] >= 1
+    assert link.sender.fop.state is FopState.INITIALISING_WITHOUT_BC  # a CLCW check: VC 0 was clean
+    assert link.sender.fop.counters["bc_sent"] == 0  # no Unlock for somebody else's Lockout
 
 
 def test_timeout_type_1_suspends_and_recovers_once_the_spacecraft_is_heard() -> None:

@@ -49,6 +49,7 @@ def test_a_long_outage_is_a_gap_not_a_stream_of_stale_frames() -> None:
     demux = VirtualChannelDemux(FMT)
     demux.feed(frames[0])
     assert all(demux.feed(raw).clcw is not None for raw in frames[150:278])
+    assert demux.counters["mc_gaps"] == 1 and demux.counters["mc_stale_frames"] == 0
 
 
 def test_a_restarted_sender_is_followed_after_a_few_frames() -> None:
