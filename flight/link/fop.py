@@ -7,7 +7,7 @@ E101…E104) in comments. Where the standard's text leaves room:
 
 * purging the Sent_Queue sets NN(R) := V(S), so that the "not applicable" events of S4/S5 really
   cannot occur after an Alert with frames outstanding (as yamcs does);
-* "Initiate AD with CLCW check" can adopt V(S) from the first CLCW (``sync_from_clcw``): the initial
+* "Initiate AD with CLCW check" adopts V(S) from the first fresh CLCW: the initial
   synchronisation a ground station needs when it starts without knowing the spacecraft's V(R) (as
   yamcs does). After an Alert it refuses a CLCW whose V(R) is behind what was acknowledged (a late
   copy of an old report), until consistent evidence shows FARM-1 has really moved;
@@ -29,6 +29,7 @@ from typing import Any
 
 from flight.counters import Counters
 from flight.link.clcw import COP_1, Clcw
+from flight.link.config import FopSettings
 from flight.link.tcframe import FrameType, SegmentHeader, SetVr, TcFrame, Unlock
 
 MOVED_EVIDENCE = 5  # identical "stale" CLCWs, with T1 run out, that show FARM-1 has really moved
@@ -86,18 +87,6 @@ class Notice:
         return self.frame[4] if self.frame is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class FopConfig:
-    spacecraft_id: int
-    virtual_channel_id: int = 0
-    window: int = 5  # K: at most this many unacknowledged AD frames; keep K <= FARM's W/2
-    t1_initial: float = 2.0  # seconds
-    transmission_limit: int = 5  # transmissions of the first frame on the Sent_Queue, the first included
-    timeout_type: int = 0  # 0: alert when the limit is reached; 1: suspend
-    segment: SegmentHeader | None = None  # set when the virtual channel uses MAP IDs
-    sync_from_clcw: bool = True  # "with CLCW check" adopts V(S) from the first CLCW
-
-
 @dataclass(slots=True)
 class _Sent:
     frame_type: FrameType  # AD or BC
@@ -113,20 +102,24 @@ def sequence_distance(a: int, b: int) -> int:
 
 
 class Fop:
-    def __init__(self, config: FopConfig, clock: Callable[[], float],
-                 protect: Callable[[TcFrame], bytes] | None = None) -> None:
-        """``protect`` packs a frame through SDLS ApplySecurity; it runs once per frame, so that
-        retransmissions are bit-identical."""
-        self.config = config
+    def __init__(self, settings: FopSettings, spacecraft_id: int, clock: Callable[[], float],
+                 protect: Callable[[TcFrame], bytes] | None = None, segment: SegmentHeader | None = None) -> None:
+        """``settings`` are the managed parameters (the initial K, T1, limit and timeout type; the
+        directives E36-E39 change them later). ``protect`` packs a frame through SDLS ApplySecurity; it
+        runs once per frame, so that retransmissions are bit-identical. ``segment`` is set when the
+        virtual channel uses MAP IDs."""
+        self.virtual_channel_id = settings.vcid
+        self.spacecraft_id = spacecraft_id
+        self.segment = segment
         self.clock = clock
         self.protect = protect
         self.state = FopState.INITIAL
         self.v_s = 0
         self.nn_r = 0
-        self.k = config.window
-        self.t1_initial = config.t1_initial
-        self.transmission_limit = config.transmission_limit
-        self.timeout_type = config.timeout_type
+        self.k = settings.window
+        self.t1_initial = settings.t1
+        self.transmission_limit = settings.transmission_limit
+        self.timeout_type = settings.timeout_type
         self.transmission_count = 1
         self.suspend_state = 0
         self.wait_queue: tuple[bytes, Any, bytes | None] | None = None
@@ -188,8 +181,8 @@ class Fop:
         if not self.bd_out_ready:  # E22
             self._notify(NoticeKind.REJECT, "fdu", tag)
             return
-        raw = self._pack(TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.BD, 0, fdu,
-                                 self.config.segment))  # first: if it cannot be built, nothing has changed
+        raw = self._pack(TcFrame(self.spacecraft_id, self.virtual_channel_id, FrameType.BD, 0, fdu,
+                                 self.segment))  # first: if it cannot be built, nothing has changed
         self._notify(NoticeKind.ACCEPT, "fdu", tag)  # E21, in every state
         self.bd_out_ready = False
         self._emit(FrameType.BD, raw)
@@ -279,7 +272,7 @@ class Fop:
     # --- CLCW (E1-E15, E101-E103) --------------------------------------------------------------
 
     def on_clcw(self, clcw: Clcw) -> None:
-        if clcw.virtual_channel_id != self.config.virtual_channel_id or clcw.cop_in_effect != COP_1:
+        if clcw.virtual_channel_id != self.virtual_channel_id or clcw.cop_in_effect != COP_1:
             return  # another channel's report: not for this FOP (5.3.2)
         self.counters.inc("clcw")
         s = self.state
@@ -289,8 +282,7 @@ class Fop:
             if s is not FopState.INITIALISING_WITH_BC:
                 self._alert(AlertReason.LOCKOUT)
             return
-        adopting = s is FopState.INITIALISING_WITHOUT_BC and self.config.sync_from_clcw
-        if adopting and not self._adopt(clcw.report_value):
+        if s is FopState.INITIALISING_WITHOUT_BC and not self._adopt(clcw.report_value):
             self.counters.inc("stale_clcw_ignored")
             self._stale_reports.append(clcw.report_value)
             return
@@ -456,8 +448,8 @@ class Fop:
         """The next AD frame, N(S) = V(S): the prepared copy when it carries that N(S), else a new one."""
         if prepared is not None and len(prepared) > 4 and prepared[4] == self.v_s:
             return prepared
-        return self._pack(TcFrame(self.config.spacecraft_id, self.config.virtual_channel_id, FrameType.AD,
-                                  self.v_s, fdu, self.config.segment))
+        return self._pack(TcFrame(self.spacecraft_id, self.virtual_channel_id, FrameType.AD,
+                                  self.v_s, fdu, self.segment))
 
     def _transmit_ad(self, raw: bytes, tag: Any) -> None:
         if not self.sent_queue:
@@ -470,7 +462,7 @@ class Fop:
         self._emit(FrameType.AD, raw)
 
     def _transmit_bc(self, command: Unlock | SetVr) -> None:
-        raw = TcFrame.bc(self.config.spacecraft_id, self.config.virtual_channel_id, command).pack()  # in clear
+        raw = TcFrame.bc(self.spacecraft_id, self.virtual_channel_id, command).pack()  # in clear
         self.sent_queue.append(_Sent(FrameType.BC, 0, raw, None))
         self.transmission_count = 1
         self._start_timer()

@@ -30,7 +30,6 @@ from flight.link.errors import ConfigError, TcFrameError
 from flight.link.fop import (
     AlertReason,
     Fop,
-    FopConfig,
     FopState,
     InitiateMode,
     Notice,
@@ -71,9 +70,7 @@ class UplinkSender:
                               "out unauthenticated and the payload would refuse them")
         channel = config.channel(config.fop.vcid)
         segment = SegmentHeader() if channel is not None and channel.segmented else None
-        fop_config = FopConfig(config.spacecraft_id, config.fop.vcid, config.fop.window, config.fop.t1,
-                               config.fop.transmission_limit, config.fop.timeout_type, segment)
-        self.fop = Fop(fop_config, clock, protect=sdls.protect if sdls else None)
+        self.fop = Fop(config.fop, config.spacecraft_id, clock, sdls.protect if sdls else None, segment)
         overhead = PRIMARY_HEADER_LEN + (segment is not None) + FECF_LEN
         if sdls is not None:
             overhead += sdls.overhead(config.fop.vcid)
@@ -138,7 +135,7 @@ class UplinkSender:
     # --- link side -----------------------------------------------------------------------------
 
     def on_clcw(self, clcw: Clcw) -> None:
-        if clcw.virtual_channel_id == self.fop.config.virtual_channel_id and clcw.cop_in_effect == COP_1:
+        if clcw.virtual_channel_id == self.fop.virtual_channel_id and clcw.cop_in_effect == COP_1:
             self.last_clcw = clcw  # recovery reads it: it must be this channel's own report
             self._heard_since_suspend = True
         self.fop.on_clcw(clcw)
