@@ -277,20 +277,20 @@ class Sdls:
             raise SdlsError("wrong_sa", f"SPI {spi} is not valid on virtual channel {frame.virtual_channel_id}")
         if len(data) < st.overhead:
             raise SdlsError("truncated", f"{len(data)} octets, SA {spi} needs at least {st.overhead}")
-        expedited = frame.bypass
+        expedited = frame.frame_type is FrameType.BD
         highest = st.sequences[expedited].highest
-        pos = SPI_LEN
-        iv_value = int.from_bytes(data[pos : pos + sa.transmitted_iv_len], "big")
+        pos = SPI_LEN + sa.transmitted_iv_len
+        iv = data[SPI_LEN:pos]
         if sa.transmitted_iv_len < sa.iv_len:  # (an SA with a sequence number sends its whole IV)
-            iv_value = _rebuild(iv_value, sa.transmitted_iv_len, sa.iv_len, highest, st.iv_tags[expedited])
-        pos += sa.transmitted_iv_len
-        replay_value = iv_value
+            iv = _rebuild(int.from_bytes(iv, "big"), sa.transmitted_iv_len, sa.iv_len, highest,
+                          st.iv_tags[expedited]).to_bytes(sa.iv_len, "big")
         if sa.sn_len:
             replay_value = _rebuild(int.from_bytes(data[pos : pos + sa.transmitted_sn_len], "big"),
                                     sa.transmitted_sn_len, sa.sn_len, highest, st.sn_tags[expedited])
             pos += sa.transmitted_sn_len
+        else:
+            replay_value = int.from_bytes(iv, "big")
         aad = _masked((header or frame.header()) + data[:pos], st.mask)
-        iv = iv_value.to_bytes(sa.iv_len, "big")
         try:
             plain = _open(st, iv, data[pos:], aad)
         except InvalidTag:
