@@ -19,11 +19,13 @@ from flight.dictionary.model import (
     Command,
     Dictionary,
     Event,
+    HousekeepingReport,
     Limits,
     Mission,
     Parameter,
     Severity,
 )
+from flight.dictionary.packing import PACKED_TYPES
 from flight.dictionary.types import INTEGER_RANGES, TYPE_NAMES, ValueType
 from flight.link.errors import CommandError, DictionaryError
 from flight.link.timecode import CucFormat
@@ -60,12 +62,16 @@ def parse_dictionary(doc: Any) -> Dictionary:
     telemetry = tuple(_channel(c) for c in r.items("telemetry"))
     events = tuple(_event(e) for e in r.items("events"))
     parameters = tuple(_parameter(p) for p in r.items("parameters"))
+    channels = {c.name: c for c in telemetry}
+    housekeeping = tuple(_report(h, channels) for h in r.items("housekeeping"))
     _unique("commands", [c.name for c in commands], "name")
     _unique("commands", [c.opcode for c in commands], "service/subtype/function_id")
     for kind, entries in (("telemetry", telemetry), ("events", events), ("parameters", parameters)):
         _unique(kind, [e.name for e in entries], "name")
         _unique(kind, [e.id for e in entries], "id")
-    return Dictionary(mission, commands, telemetry, events, parameters)
+    _unique("housekeeping", [h.sid for h in housekeeping], "sid")
+    _unique("housekeeping", [h.name for h in housekeeping], "name")
+    return Dictionary(mission, commands, telemetry, events, parameters, housekeeping)
 
 
 class _Reader:
@@ -187,7 +193,7 @@ def _command(r: _Reader, apids: dict[str, int]) -> Command:
     if apid_name not in apids:
         raise DictionaryError(f"{r.where('apid')}: {apid_name!r} is not in mission.apids")
     return Command(r.name(), service, subtype, apids[apid_name], _arguments(r), function_id,
-                   r.get("description", str, ""))
+                   r.get("description", str, ""), r.get("essential", bool, False))
 
 
 def _limits(r: _Reader, value_type: ValueType) -> Limits:
@@ -241,3 +247,23 @@ def _parameter(r: _Reader) -> Parameter:
         raise DictionaryError(str(exc).removeprefix("command.")) from None
     return Parameter(r.int_in("id", 0, 0xFFFF), r.name(), value_type, default, r.get("units", str, ""),
                      r.get("description", str, ""))
+
+
+def _report(r: _Reader, channels: dict[str, Channel]) -> HousekeepingReport:
+    chosen = []
+    for i, name in enumerate(r.get("channels", list)):
+        where = f"{r.where('channels')}[{i}]"
+        channel = channels.get(name) if isinstance(name, str) else None
+        if channel is None:
+            raise DictionaryError(f"{where}: {name!r} is not a telemetry channel")
+        if channel.type.name not in PACKED_TYPES:
+            raise DictionaryError(f"{where}: a {channel.type.name} channel cannot go in a housekeeping report")
+        if channel.type.name == "enum" and not all(0 <= code <= 255 for code in channel.type.values.values()):
+            raise DictionaryError(f"{where}: enum codes of a reported channel must fit one octet")
+        chosen.append(channel)
+    _unique(r.where("channels"), [c.name for c in chosen], "channel")
+    interval = r.get("interval", (int, float))
+    if not 0 < interval <= 86400:
+        raise DictionaryError(f"{r.where('interval')}: {interval} out of (0, 86400] seconds")
+    return HousekeepingReport(r.int_in("sid", 1, 0xFFFF), r.name(), tuple(chosen), float(interval),
+                              r.get("enabled", bool, True))

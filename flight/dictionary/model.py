@@ -37,6 +37,7 @@ class Command:
     arguments: tuple[Argument, ...] = ()
     function_id: int | None = None
     description: str = ""
+    essential: bool = False  # still accepted in safe mode
 
     @property
     def opcode(self) -> tuple[int, int, int | None]:
@@ -85,6 +86,17 @@ class Parameter:
 
 
 @dataclass(frozen=True, slots=True)
+class HousekeepingReport:
+    """A PUS 3 housekeeping structure: the channels one TM[3,25] report carries, in order."""
+
+    sid: int
+    name: str
+    channels: tuple[Channel, ...]
+    interval: float  # default collection interval, seconds; changed by command
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Mission:
     name: str
     spacecraft_id: int
@@ -99,6 +111,7 @@ class Dictionary:
     telemetry: tuple[Channel, ...]
     events: tuple[Event, ...]
     parameters: tuple[Parameter, ...]
+    housekeeping: tuple[HousekeepingReport, ...] = ()
 
     def __post_init__(self) -> None:
         self._commands_by_name = {c.name: c for c in self.commands}
@@ -107,6 +120,7 @@ class Dictionary:
         self._events_by_name = {e.name: e for e in self.events}
         self._events_by_id = {e.id: e for e in self.events}
         self._parameters_by_name = {p.name: p for p in self.parameters}
+        self._reports_by_sid = {r.sid: r for r in self.housekeeping}
 
     def command(self, name: str) -> Command | None:
         return self._commands_by_name.get(name)
@@ -122,3 +136,6 @@ class Dictionary:
 
     def parameter(self, name: str) -> Parameter | None:
         return self._parameters_by_name.get(name)
+
+    def report(self, sid: int) -> HousekeepingReport | None:
+        return self._reports_by_sid.get(sid)

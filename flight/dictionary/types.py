@@ -19,7 +19,7 @@ INTEGER_RANGES = {
     "i64": (-(2**63), 2**63 - 1),
 }
 FLOAT_LIMITS = {"f32": 3.4028234663852886e38, "f64": 1.7976931348623157e308}
-OTHER_TYPES = ("bool", "string", "bytes", "enum")
+OTHER_TYPES = ("bool", "string", "bytes", "enum", "scalar")
 TYPE_NAMES = (*INTEGER_RANGES, *FLOAT_LIMITS, *OTHER_TYPES)
 DEFAULT_MAX_LENGTH = 256
 
@@ -28,7 +28,7 @@ DEFAULT_MAX_LENGTH = 256
 class ValueType:
     """A typed, range-checked value; ``check`` turns wire or user input into a valid value or raises."""
 
-    name: str  # u8 … f64, bool, string, bytes, enum
+    name: str  # u8 … f64, bool, string, bytes, enum, scalar (any of int, float, bool, string: a parameter value)
     minimum: float | None = None
     maximum: float | None = None
     max_length: int = DEFAULT_MAX_LENGTH
@@ -79,6 +79,16 @@ class ValueType:
             if len(value) > self.max_length:
                 raise CommandError(where, f"{len(value)} long, at most {self.max_length}")
             return value
+        if kind == "scalar":
+            # The value of a parameter whose type the command names separately: checked again there.
+            if type(value) in (bool, str):
+                return ValueType("bool" if type(value) is bool else "string", max_length=self.max_length
+                                 ).from_wire(value, where)
+            if type(value) is int:
+                return ValueType("i64" if value < 0 else "u64").from_wire(value, where)
+            if type(value) is float:
+                return ValueType("f64").from_wire(value, where)
+            raise CommandError(where, f"expected a number, bool or string, got {type(value).__name__}")
         # enum
         if type(value) is not int:
             raise CommandError(where, f"expected enum code, got {type(value).__name__}")

@@ -66,6 +66,12 @@ class CommandError(LinkError):
     layer = "command"
 
 
+class TelemetryError(LinkError):
+    """A telemetry packet's source data that does not match the dictionary (housekeeping, events, reports)."""
+
+    layer = "telemetry"
+
+
 class DictionaryError(ZenithError):
     """The dictionary file itself is malformed; the message names the JSON path."""
 

@@ -1,0 +1,135 @@
+"""Telemetry source data, packed by the dictionary: PUS 3 housekeeping reports and PUS 5 event reports.
+
+One implementation for both ends: the supervisor packs, the ground station unpacks, and both read
+the layouts from the dictionary.
+
+- TM[3,25] housekeeping parameter report: the structure ID (2 octets), then each channel of the
+  report in dictionary order, big-endian and fixed-width (booleans and enum codes take one octet).
+  A counter that has outgrown its channel's type reports the type's maximum, never a wrapped value.
+- TM[5,x] event report (x is the severity): the event ID (2 octets), then, when the event has
+  arguments, one msgpack array of them in dictionary order.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+from flight.dictionary.model import Dictionary, Event, HousekeepingReport
+from flight.dictionary.types import FLOAT_LIMITS, INTEGER_RANGES
+from flight.link.errors import CommandError, TelemetryError
+
+PACKED_TYPES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16": "h", "i32": "i", "i64": "q",
+                "f32": "f", "f64": "d", "bool": "B", "enum": "B"}
+_ID = struct.Struct(">H")
+
+
+def _layout(report: HousekeepingReport) -> struct.Struct:
+    return struct.Struct(">H" + "".join(PACKED_TYPES[c.type.name] for c in report.channels))
+
+
+def _wire_value(kind: str, codes: dict[str, int], value: Any) -> int | float:
+    if kind == "enum":
+        return codes.get(value, 0) if isinstance(value, str) else int(value)
+    if kind == "bool":
+        return 1 if value else 0
+    if kind in FLOAT_LIMITS:
+        number = float(value)
+        # NaN and infinities are telemetry too; only a finite value too large for f32 needs help.
+        return math.copysign(math.inf, number) if abs(number) > FLOAT_LIMITS[kind] else number
+    low, high = INTEGER_RANGES[kind]
+    return min(max(int(value), low), high)
+
+
+def pack_report(report: HousekeepingReport, values: Mapping[str, Any]) -> bytes:
+    """A report's source data; a channel that has no value yet reports 0."""
+    return _layout(report).pack(report.sid, *(_wire_value(c.type.name, c.type.values, values.get(c.name, 0))
+                                              for c in report.channels))
+
+
+def unpack_report(dictionary: Dictionary, data: bytes) -> tuple[HousekeepingReport, dict[str, Any]]:
+    if len(data) < _ID.size:
+        raise TelemetryError("sid", f"{len(data)} octets, a report starts with a 2-octet structure ID")
+    (sid,) = _ID.unpack_from(data)
+    report = dictionary.report(sid)
+    if report is None:
+        raise TelemetryError("sid", f"no housekeeping structure {sid}")
+    layout = _layout(report)
+    if len(data) != layout.size:
+        raise TelemetryError("length", f"structure {report.name} is {layout.size} octets, got {len(data)}")
+    values = {}
+    for channel, raw in zip(report.channels, layout.unpack(data)[1:], strict=True):
+        if channel.type.name == "bool":
+            values[channel.name] = bool(raw)
+        elif channel.type.name == "enum":
+            labels = {code: label for label, code in channel.type.values.items()}
+            values[channel.name] = labels.get(raw, raw)  # an unknown code stays visible as a number
+        else:
+            values[channel.name] = raw
+    return report, values
+
+
+def pack_event(event: Event, arguments: Mapping[str, Any]) -> bytes:
+    """An event's source data; arguments are checked against the dictionary first."""
+    head = _ID.pack(event.id)
+    if not event.arguments:
+        return head
+    values = []
+    for arg in event.arguments:
+        where = f"{event.name}.{arg.name}"
+        if arg.name not in arguments:
+            raise CommandError(where, "missing event argument")
+        values.append(arg.type.to_wire(arg.type.check(arguments[arg.name], where)))
+    return head + msgpack.packb(values, use_bin_type=True)
+
+
+def unpack_event(dictionary: Dictionary, data: bytes) -> tuple[Event, dict[str, Any]]:
+    if len(data) < _ID.size:
+        raise TelemetryError("event_id", f"{len(data)} octets, an event report starts with a 2-octet ID")
+    (event_id,) = _ID.unpack_from(data)
+    event = dictionary.event(event_id)
+    if event is None:
+        raise TelemetryError("event_id", f"no event {event_id}")
+    rest = data[_ID.size:]
+    if not event.arguments:
+        if rest:
+            raise TelemetryError("arguments", f"{event.name} has no arguments, got {len(rest)} octets")
+        return event, {}
+    try:
+        values = msgpack.unpackb(rest, raw=False, strict_map_key=True, ext_hook=_no_ext)
+    except Exception as exc:  # msgpack reports garbage through several exception types
+        raise TelemetryError("arguments", f"{event.name}: not a msgpack array ({exc})") from None
+    if not isinstance(values, list) or len(values) != len(event.arguments):
+        raise TelemetryError("arguments", f"{event.name}: expected {len(event.arguments)} arguments")
+    try:
+        return event, {arg.name: arg.type.from_wire(value, f"{event.name}.{arg.name}")
+                       for arg, value in zip(event.arguments, values, strict=True)}
+    except CommandError as exc:
+        raise TelemetryError("arguments", str(exc)) from None
+
+
+def _no_ext(code: int, _data: bytes) -> Any:
+    raise TelemetryError("arguments", f"msgpack extension type {code} is not allowed")
+
+
+# Service reports whose layout is a record, not a dictionary structure: TM[11,10] schedule detail
+# (array of [activity, time, command name, TC packet]), TM[15,13] store status (map), TM[20,2]
+# parameter value ([name, value]). They travel as one msgpack value.
+REPORT_SUBTYPES = {(11, 10): "schedule", (15, 13): "store_status", (20, 2): "parameter"}
+
+
+def pack_record(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack_record(data: bytes) -> Any:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext)
+    except TelemetryError:
+        raise
+    except Exception as exc:  # msgpack reports garbage through several exception types
+        raise TelemetryError("record", f"not a msgpack value ({exc})") from None
