@@ -34,7 +34,33 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--insecure", action="store_true", help="run without SDLS: accept unauthenticated commands "
                                                               "(bench only)")
     link.set_defaults(handler=_link)
+
+    run = sub.add_parser("run", help="run the payload supervisor (commanding, telemetry, storage, health)",
+                         description="The payload supervisor: FARM-1, SDLS and the downlink, command dispatch with "
+                                     "PUS 1 verification, housekeeping, events, the time-based schedule, the "
+                                     "onboard store and health, with every state kept in one SQLite database so "
+                                     "a killed supervisor restarts where it was. Stops on SIGINT or SIGTERM.")
+    run.add_argument("--config", type=Path, help="mission config (TOML, tables [link] and [flight]); "
+                                                 "default: bench defaults")
+    run.add_argument("--dictionary", type=Path, help="dictionary file (default: the built-in zenith.json)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.add_argument("--insecure", action="store_true", help="run without SDLS: accept unauthenticated commands "
+                                                             "(bench only)")
+    run.set_defaults(handler=_run)
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from flight.mission_config import load_mission
+    from flight.supervisor.process import run_supervisor
+
+    mission = load_mission(args.config)
+    if args.insecure:
+        mission = dataclasses.replace(mission, link=dataclasses.replace(mission.link, sdls=SdlsSettings(())))
+    elif not mission.link.sdls.associations:
+        raise ZenithError("no SDLS security association is configured: refusing commands without a key "
+                          "(pass --insecure for a bench without keys)")
+    return run_supervisor(mission, load_dictionary(args.dictionary), args.duration)
 
 
 def _link(args: argparse.Namespace) -> int:

@@ -25,6 +25,13 @@ class Counters:
     def reset(self) -> None:
         self._counts.clear()
 
+    def state(self) -> dict[str, int]:
+        """The counts without the prefix, as :meth:`restore` takes them back after a restart."""
+        return dict(self._counts)
+
+    def restore(self, counts: dict[str, int]) -> None:
+        self._counts = Counter({str(k): int(v) for k, v in counts.items()})
+
     def snapshot(self) -> dict[str, int]:
         """Counts keyed ``prefix.name``."""
         return {f"{self.prefix}.{name}": value for name, value in sorted(self._counts.items())}

@@ -17,7 +17,7 @@ def _free(port: int, host: str) -> bool:
     return True
 
 
-def free_base_port(count: int = 4, host: str = "127.0.0.1", attempts: int = 200) -> int:
+def free_base_port(count: int = 8, host: str = "127.0.0.1", attempts: int = 200) -> int:
     """A base port such that ``count`` consecutive ports are free right now."""
     rng = random.Random()
     for _ in range(attempts):

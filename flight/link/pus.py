@@ -126,14 +126,14 @@ def build_tc(apid: int, service: int, subtype: int, app_data: bytes = b"", seq_c
              source_id: int = 0, ack_flags: int = ACK_ALL) -> bytes:
     tc = PusTc(service=service, message_subtype=subtype, apid=apid, app_data=app_data, seq_count=seq_count,
                source_id=source_id, ack_flags=ack_flags)
-    return tc.pack()
+    return bytes(tc.pack())
 
 
 def build_tm(apid: int, service: int, subtype: int, source_data: bytes, timestamp: bytes,
              seq_count: int = 0, message_counter: int = 0, destination_id: int = 0) -> bytes:
     tm = PusTm(service=service, message_subtype=subtype, timestamp=timestamp, source_data=source_data,
                apid=apid, seq_count=seq_count, message_counter=message_counter, destination_id=destination_id)
-    return tm.pack()
+    return bytes(tm.pack())
 
 
 def parse_tc(raw: bytes) -> PusTc:

@@ -116,8 +116,12 @@ class BenchPorts:
     """The four pipes of the bench, from one base port: the link emulator binds, ground and flight connect.
 
     base+0 ground→emulator (TC), base+1 emulator→flight (TC), base+2 flight→emulator (TM),
-    base+3 emulator→ground (TM). Two benches side by side just use two base ports.
+    base+3 emulator→ground (TM); beside the link, base+4 takes managed processes' heartbeats to the
+    supervisor and base+5 is the ground station's operator control. Two benches side by side just
+    use two base ports, ``SPAN`` apart.
     """
+
+    SPAN = 8
 
     base: int = 5550
     host: str = "127.0.0.1"
@@ -136,3 +140,9 @@ class BenchPorts:
 
     def ground_downlink(self, bind: bool = False) -> Endpoint:
         return Endpoint(self._addr(3), bind)
+
+    def heartbeats(self, bind: bool = False) -> Endpoint:
+        return Endpoint(self._addr(4), bind)
+
+    def ground_control(self) -> str:
+        return self._addr(5)

@@ -1,0 +1,124 @@
+"""The mission configuration: one TOML file that the supervisor, the ground station and the bench share.
+
+Both ends of the link must agree on its managed parameters, so ``[link]`` is read by both; ``[flight]``
+and ``[ground]`` hold what only one side needs. Paths are relative to the file. Endpoints default
+to the bench ports around ``base_port`` (the ``hil link`` emulator's layout). Example::
+
+    base_port = 5550
+
+    [link]
+    keys_file = "zenith-keys.json"
+
+    [flight]
+    state = "state/flight.db"
+    [flight.clock]
+    source = "scaled"       # real (default) or scaled
+    rate = 60.0             # an orbit in about 1.5 minutes
+    [[flight.responses]]
+    channel = "health.loop_lag_ms"
+    level = "critical"
+    action = "SAFE_MODE"
+
+    [ground]
+    archive = "state/ground.db"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from flight.link.config import LinkConfig, from_table
+from flight.link.errors import ConfigError
+from flight.link.transport import BenchPorts, Endpoint
+from flight.supervisor.clock import Clock, RealClock, ScaledClock
+from flight.supervisor.health.limits import LimitResponse
+
+DEFAULT_BASE_PORT = 5550
+SECTIONS = ("base_port", "host", "link", "flight", "ground")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClockSettings:
+    source: str = "real"  # real, or scaled: start + rate × (wall − anchor)
+    rate: float = 1.0
+    start: float = 0.0  # mission time at the anchor; 0: the anchor itself
+    anchor: float = 0.0  # wall time the scaled clock counts from; 0: when the process starts
+
+    def __post_init__(self) -> None:
+        if self.source not in ("real", "scaled"):
+            raise ConfigError(f"flight.clock.source: {self.source!r} is not real or scaled")
+        if not 0 < self.rate <= 1e6:
+            raise ConfigError(f"flight.clock.rate: {self.rate} out of (0, 1e6]")
+
+    def build(self) -> Clock:
+        if self.source == "real":
+            return RealClock()
+        anchor = self.anchor or time.time()
+        return ScaledClock(self.start or anchor, anchor, self.rate)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FlightSettings:
+    state: str = "flight-state.db"
+    uplink: str = ""  # endpoint; empty: the bench port
+    downlink: str = ""
+    heartbeats: str = ""  # where managed processes send heartbeats (bind:...); empty: none
+    watchdog: float = 10.0  # real seconds the main loop may stall before the process resets
+    clock: ClockSettings = ClockSettings()
+    responses: tuple[LimitResponse, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.watchdog > 0:
+            raise ConfigError("flight.watchdog: must be > 0 seconds")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MissionFile:
+    """The parsed file: its tables, where it lives, and the settings both sides share."""
+
+    path: Path | None
+    doc: dict[str, Any]
+    link: LinkConfig
+    ports: BenchPorts
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() or self.path is None else self.path.parent / path
+
+    def endpoint(self, text: str, default: Endpoint) -> Endpoint:
+        return Endpoint.parse(text) if text else default
+
+    def flight(self) -> FlightSettings:
+        return from_table(FlightSettings, self.doc.get("flight", {}), "flight")
+
+
+def load_mission(path: str | Path | None) -> MissionFile:
+    """Read the mission file (None: every default, as on a bench without a file)."""
+    doc: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read mission config {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"mission config {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(doc) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key (known: {', '.join(SECTIONS)})")
+    base = doc.get("base_port", DEFAULT_BASE_PORT)
+    host = doc.get("host", "127.0.0.1")
+    if isinstance(base, bool) or not isinstance(base, int) or not 1 <= base <= 65535 - 7:
+        raise ConfigError(f"base_port: {base!r} is not a port number (1..65528)")
+    if not isinstance(host, str):
+        raise ConfigError("host: expected a string")
+    link = from_table(LinkConfig, doc.get("link", {}), "link")
+    if path is not None:
+        keys = link.keys_path(path.parent)
+        if keys is not None:
+            link = dataclasses.replace(link, keys_file=str(keys))
+    return MissionFile(path, doc, link, BenchPorts(base, host))

@@ -1,0 +1,1 @@
+"""Health: heartbeats and watchdog, limit checks, safe mode, and the restart record."""

@@ -1,0 +1,42 @@
+"""The restart record: every supervisor start, kept on disk, so a fault cannot cause an endless reset loop.
+
+At each start the boot is recorded; if more than ``health.max_restarts`` starts fall within
+``health.restart_window`` seconds, the supervisor comes up in safe mode and holds it there until
+the operator clears the record (RESTARTS_CLEAR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flight.counters import Counters
+from flight.supervisor.state_db import StateDb
+
+BOOTS_KEY = "health.boots"
+KEPT_BOOTS = 1000
+
+
+class RestartRecord:
+    def __init__(self, db: StateDb, window: Callable[[], float], max_restarts: Callable[[], int]) -> None:
+        self.db = db
+        self.window = window
+        self.max_restarts = max_restarts
+        self.boots = int(db.get(BOOTS_KEY, 0))
+        self.counters = Counters("health")
+
+    def boot(self, now: float) -> int:
+        """Inside a unit of work: record this start; the number of starts within the window."""
+        self.boots += 1
+        self.db.put(BOOTS_KEY, self.boots)
+        self.db.conn.execute("INSERT INTO boots (time) VALUES (?)", (now,))
+        self.db.conn.execute("DELETE FROM boots WHERE id <= (SELECT MAX(id) FROM boots) - ?", (KEPT_BOOTS,))
+        return self.recent(now)
+
+    def recent(self, now: float) -> int:
+        return self.db.conn.execute("SELECT COUNT(*) FROM boots WHERE time > ?", (now - self.window(),)).fetchone()[0]
+
+    def looping(self, recent: int) -> bool:
+        return recent > self.max_restarts()
+
+    def clear(self) -> None:
+        self.db.conn.execute("DELETE FROM boots")

@@ -1,0 +1,109 @@
+"""``flight run``: the supervisor as a process, over ZeroMQ.
+
+One thread does everything, in a loop: frames from the uplink, heartbeats, the services' clock
+ticks, and downlink frames (after every uplink burst so FOP-1 hears the CLCW at once, whenever
+telemetry is queued, and otherwise every ``tm.frame_interval`` seconds to keep the CLCW fresh).
+A watchdog thread resets the process if the loop stalls. Journaled commands a kill interrupted
+run first, before anything new is heard.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import TextIO
+
+import msgpack
+import zmq
+
+from flight.dictionary import Dictionary
+from flight.link.config import build_sdls
+from flight.link.transport import FrameReceiver, FrameSender
+from flight.mission_config import MissionFile
+from flight.supervisor.dispatch import Outcome
+from flight.supervisor.health.heartbeat import Watchdog
+from flight.supervisor.state_db import StateDb
+from flight.supervisor.supervisor import Supervisor
+
+MAX_WAIT = 0.05  # the loop turns at least this often, for the schedule and housekeeping
+
+
+def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float | None = None,
+                   out: TextIO = sys.stdout) -> int:
+    link = mission.link
+    settings = mission.flight()
+    sdls = build_sdls(link)
+    state_path = mission.resolve(settings.state)
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    db = StateDb(state_path)
+    supervisor = Supervisor(link, dictionary, db, settings.clock.build(), sdls, settings.responses)
+    ctx = zmq.Context()
+    rx = FrameReceiver(ctx, mission.endpoint(settings.uplink, mission.ports.flight_uplink()), "radio_up")
+    tx = FrameSender(ctx, mission.endpoint(settings.downlink, mission.ports.flight_downlink()), "radio_down")
+    beats = None
+    if settings.heartbeats:
+        beats = FrameReceiver(ctx, mission.endpoint(settings.heartbeats, mission.ports.heartbeats(True)), "heartbeats")
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def show(outcome: Outcome) -> None:
+        print("COMMAND " + json.dumps(outcome.as_dict()), file=out, flush=True)
+
+    print(f"flight: supervisor up: boot {supervisor.restarts.boots}, mode {supervisor.modes.mode.name}, "
+          f"state {state_path}", file=out, flush=True)
+    watchdog = Watchdog(settings.watchdog)
+    watchdog.start()
+    interval = link.tm.frame_interval
+    end = time.monotonic() + duration if duration else None
+    next_frame = time.monotonic()
+    try:
+        for outcome in supervisor.run_journal():  # what a kill interrupted, before anything new
+            show(outcome)
+        while not stopping and (end is None or time.monotonic() < end):
+            raw = rx.recv(min(MAX_WAIT, max(0.0, next_frame - time.monotonic())))
+            began = time.monotonic()
+            heard = raw is not None
+            while raw is not None:
+                for outcome in supervisor.on_uplink(raw):
+                    show(outcome)
+                raw = rx.recv(0)
+            if beats is not None:
+                _take_heartbeats(beats, supervisor)
+            for outcome in supervisor.tick():
+                show(outcome)
+            if heard or supervisor.mux.has_data() or time.monotonic() >= next_frame:
+                tx.send(supervisor.next_frame())
+                next_frame = time.monotonic() + interval
+            supervisor.note_loop(time.monotonic() - began)
+            watchdog.pet()
+    finally:
+        watchdog.stop()
+        print(json.dumps({"counters": supervisor.counters()}), file=out, flush=True)
+        for socket in (rx, tx, beats):
+            if socket is not None:
+                socket.close()
+        ctx.term()
+        db.close()
+    return 0
+
+
+def _take_heartbeats(beats: FrameReceiver, supervisor: Supervisor) -> None:
+    """Heartbeats are msgpack maps {"process": name, "timeout": seconds (optional)}; garbage is counted."""
+    for raw in beats.recv_all():
+        try:
+            beat = msgpack.unpackb(raw, raw=False)
+            process, timeout = beat["process"], beat.get("timeout")
+            if not isinstance(process, str) or not (timeout is None or isinstance(timeout, int | float)):
+                raise TypeError("process must be a string, timeout a number")
+        except Exception:  # whatever a broken sender sends: counted, never fatal
+            supervisor.heartbeats.counters.inc("bad_heartbeats")
+            continue
+        supervisor.heartbeat(process[:64], float(timeout) if timeout is not None else None)

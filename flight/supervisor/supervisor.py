@@ -1,0 +1,324 @@
+"""The supervisor without sockets: uplink in, commands run, services ticked, downlink frames out.
+
+Everything that changes state happens in a *unit of work*: one state-database transaction that
+also saves the counters and the packet sequence counts, after which the unit's telemetry (already
+in the onboard store) goes to the downlink. The process loop (:mod:`flight.supervisor.process`)
+feeds it frames and time; tests drive it directly with a manual clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flight.counters import Counters, merged
+from flight.dictionary import Dictionary, encode_command
+from flight.dictionary.packing import pack_record
+from flight.link.config import LinkConfig
+from flight.link.pus import SequenceCounter
+from flight.link.sdls import Sdls
+from flight.link.tmframe import TmChannelFormat
+from flight.link.uplink_receiver import UplinkReceiver
+from flight.link.vcmux import VirtualChannelMux
+from flight.power.mode import PowerMode, PowerState
+from flight.supervisor.clock import Clock
+from flight.supervisor.dispatch import DEFERRED, CommandContext, CommandFailed, Dispatcher, Outcome
+from flight.supervisor.health.heartbeat import HeartbeatMonitor
+from flight.supervisor.health.limits import LimitChecker, LimitResponse
+from flight.supervisor.health.modes import Mode, Modes
+from flight.supervisor.health.restarts import RestartRecord
+from flight.supervisor.journal import Journal
+from flight.supervisor.services.events import EventReporter
+from flight.supervisor.services.housekeeping import Housekeeping
+from flight.supervisor.services.parameters import Parameters
+from flight.supervisor.services.schedule import Schedule
+from flight.supervisor.services.storage import PLAYBACK_VC, OnboardStore, Playback
+from flight.supervisor.services.test_service import TestService
+from flight.supervisor.state_db import StateDb
+from flight.supervisor.telemetry import Telemetry
+from flight.supervisor.verification import RequestRef, Verifier
+
+REALTIME_VC = 0
+LINK_KEY = "link.state"
+COUNTERS_KEY = "counters"
+PLAYBACK_ROOM = 8 * 1024  # feed playback only while its virtual channel holds less than this
+ONBOARD_SOURCE_ID = 1  # PUS source ID of telecommands the supervisor makes itself (health responses)
+
+
+class Supervisor:
+    def __init__(self, link: LinkConfig, dictionary: Dictionary, db: StateDb, clock: Clock, sdls: Sdls | None,
+                 responses: tuple[LimitResponse, ...] = (), monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.dictionary = dictionary
+        self.db = db
+        self.clock = clock
+        self.monotonic = monotonic
+        self.apid = dictionary.mission.apids["core"]
+        self.receiver = UplinkReceiver(link, sdls)
+        self._link_saved: dict[str, Any] = db.get(LINK_KEY) or {}
+        if self._link_saved:
+            self._load_link(self._link_saved)
+        fmt = TmChannelFormat(link.spacecraft_id, link.tm.frame_length, link.tm.ocf, link.tm.fecf)
+        self.mux = VirtualChannelMux(fmt, ocf_source=self.receiver.clcw_bytes)
+        self.parameters = params = Parameters(db, dictionary)
+        self.store = OnboardStore(db, lambda: params.get("store.max_packets"))
+        self.playback = Playback(db, self.store)
+        self.telemetry = Telemetry(db, clock, dictionary.mission.tm_time, self.store,
+                                   lambda packet: self.mux.push(REALTIME_VC, packet))
+        self.verifier = Verifier(self.telemetry)
+        self.events = EventReporter(db, dictionary, self.telemetry, clock, self.apid,
+                                    lambda: params.get("events.flood_limit"), lambda: params.get("events.flood_window"))
+        self.modes = Modes(db)
+        self.power = PowerState(db)
+        self.modes.on_safe(lambda _reason: self.power.set(PowerMode.OFF))
+        self.dispatcher = Dispatcher(db, dictionary, self.verifier, self.events, self.modes)
+        self.journal = Journal(db)
+        self.schedule = Schedule(db, dictionary, self.journal)
+        self.housekeeping = Housekeeping(db, dictionary, self.telemetry, clock, self.apid, self.sample)
+        self.limits = LimitChecker(dictionary, self.events, responses)
+        self.heartbeats = HeartbeatMonitor(lambda: params.get("health.heartbeat_timeout"))
+        self.restarts = RestartRecord(db, lambda: params.get("health.restart_window"),
+                                      lambda: params.get("health.max_restarts"))
+        self.test = TestService(self.telemetry, self.events)
+        self._onboard_sequence = SequenceCounter()
+        self._register_commands()
+        self._restore_counters()
+        self.started = clock.now()
+        self._loop_lag = 0.0
+        self._boot()
+
+    # --- units of work --------------------------------------------------------------------------
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """One atomic step: state, counters, sequence counts and telemetry committed together."""
+        try:
+            with self.db.transaction():
+                yield
+                self.telemetry.save()
+                self.db.put(COUNTERS_KEY, {key: c.state() for key, c in self._counter_sets().items()})
+        except BaseException:
+            self.telemetry.rolled_back()
+            raise
+        self.telemetry.committed()
+
+    def _boot(self) -> None:
+        with self.unit():
+            now = self.clock.now()
+            recent = self.restarts.boot(now)
+            window = self.parameters.get("health.restart_window")
+            self.events.raise_event("SUPERVISOR_BOOT", boots=self.restarts.boots, recent=min(recent, 65535),
+                                    window=window)
+            if self.restarts.looping(recent):
+                self.events.raise_event("RESTART_LOOP", recent=min(recent, 65535), window=window)
+                self._enter_safe(f"restart loop ({recent} starts within {window:g} s)", hold="restart loop")
+
+    # --- uplink ---------------------------------------------------------------------------------
+
+    def on_uplink(self, raw: bytes) -> list[Outcome]:
+        """Take one CLTU or frame from the radio; the commands it brought have run when this returns."""
+        self.receiver.receive(raw)
+        delivered = self.receiver.take_packets()
+        link = self._link_state()
+        if delivered or link != self._link_saved:
+            with self.unit():
+                # V(R), the anti-replay values and the packets: on disk before the CLCW can say "received".
+                self.db.put(LINK_KEY, link)
+                now = self.clock.now()
+                for item in delivered:
+                    self.journal.add(item.packet, "ground", now)
+            self._link_saved = link
+        return self.run_journal()
+
+    def run_journal(self) -> list[Outcome]:
+        """Run every journaled command, one unit of work each (after a restart: what it interrupted)."""
+        outcomes = []
+        for entry in self.journal.pending():
+            with self.unit():
+                outcome = self.dispatcher.dispatch(entry.packet, entry.source)
+                self.journal.done(entry)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _link_state(self) -> dict[str, Any]:
+        sdls = self.receiver.sdls
+        return {"farms": {str(vcid): farm.state_dict() for vcid, farm in self.receiver.farms.items()},
+                "sdls": sdls.state_dict() if sdls is not None else {}}
+
+    def _load_link(self, saved: dict[str, Any]) -> None:
+        for vcid, state in saved.get("farms", {}).items():
+            farm = self.receiver.farms.get(int(vcid))
+            if farm is not None:
+                farm.load_state(state)
+        if self.receiver.sdls is not None and saved.get("sdls"):
+            self.receiver.sdls.load_state(saved["sdls"])
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def tick(self) -> list[Outcome]:
+        """Everything time drives: the schedule, health, housekeeping, event windows, playback."""
+        outcomes: list[Outcome] = []
+        now = self.clock.now()
+        next_activity = self.schedule.next_time()
+        if next_activity is not None and next_activity <= now:
+            with self.unit():
+                self.schedule.release_due(now, self.events)
+            outcomes += self.run_journal()
+        silent = self.heartbeats.check(self.monotonic())
+        if silent:
+            with self.unit():
+                for process, silence, timeout in silent:
+                    self.events.raise_event("HEARTBEAT_MISSED", process=process, silence=silence, timeout=timeout)
+        if self.housekeeping.due():
+            with self.unit():
+                values = self.sample()
+                for response in self.limits.check(values):
+                    self._respond(response)
+                self.housekeeping.tick()
+            outcomes += self.run_journal()
+        if self.events.due():
+            with self.unit():
+                self.events.tick()
+        self._feed_playback()
+        return outcomes
+
+    def heartbeat(self, process: str, timeout: float | None = None) -> None:
+        if self.heartbeats.beat(process, self.monotonic(), timeout):
+            with self.unit():
+                self.events.raise_event("HEARTBEAT_RESTORED", process=process)
+
+    def note_loop(self, seconds: float) -> None:
+        self._loop_lag = max(self._loop_lag, seconds)
+
+    def _feed_playback(self) -> None:
+        if self.mux.queued_octets(PLAYBACK_VC) >= PLAYBACK_ROOM or not self.playback.pending():
+            return
+        with self.unit():
+            packets, progress = self.playback.take()
+            for step in progress:
+                ref = RequestRef.unpack(step.ref)
+                if step.done:
+                    self.dispatcher.complete(ref)
+                    self.events.raise_event("PLAYBACK_FINISHED", packets=step.total)
+                elif step.sent // 100 > step.before // 100:
+                    self.verifier.progress(ref, step.sent // 100)
+        for packet in packets:
+            self.mux.push(PLAYBACK_VC, packet)
+
+    def _respond(self, response: LimitResponse) -> None:
+        if response.action == "SAFE_MODE":
+            self._enter_safe(f"limit response: {response.channel}")
+            return
+        packet = encode_command(self.dictionary, response.action, response.arguments,
+                                seq_count=self._onboard_sequence.next(self.apid), source_id=ONBOARD_SOURCE_ID)
+        self.journal.add(packet, "health", self.clock.now())
+
+    # --- downlink and housekeeping --------------------------------------------------------------
+
+    def next_frame(self) -> bytes:
+        return self.mux.next_frame()
+
+    def sample(self) -> dict[str, Any]:
+        """Every telemetry channel's current value: the counters, and the state gauges."""
+        values: dict[str, Any] = dict(self.counters())
+        farm = next(iter(self.receiver.farms.values()))
+        lag, self._loop_lag = self._loop_lag, 0.0
+        now = self.clock.now()
+        values.update({
+            "farm.v_r": farm.v_r, "farm.state": farm.state.name,
+            "schedule.pending": self.schedule.pending(),
+            "store.packets": self.store.count, "store.playback_pending": self.playback.pending(),
+            "health.boots": self.restarts.boots, "health.recent_restarts": self.restarts.recent(now),
+            "health.mode": self.modes.mode.name, "health.uptime": now - self.started,
+            "health.loop_lag_ms": lag * 1000.0, "power.mode": self.power.mode.name,
+            "clock.time": now, "clock.rate": self.clock.rate,
+        })
+        return values
+
+    def counters(self) -> dict[str, int]:
+        return merged(*self._counter_sets().values())
+
+    def _counter_sets(self) -> dict[str, Counters]:
+        receiver = self.receiver
+        sets = {"cmd": self.dispatcher.counters, "verification": self.verifier.counters, "tc": receiver.counters,
+                "tm_mux": self.mux.counters, "hk": self.housekeeping.counters, "events": self.events.counters,
+                "schedule": self.schedule.counters, "journal": self.journal.counters, "store": self.store.counters,
+                "playback": self.playback.counters, "params": self.parameters.counters,
+                "modes": self.modes.counters, "limits": self.limits.counters, "heartbeats": self.heartbeats.counters,
+                "restarts": self.restarts.counters, "test": self.test.counters}
+        sets.update({f"farm.{vcid}": farm.counters for vcid, farm in receiver.farms.items()})
+        if receiver.sdls is not None:
+            sets["sdls"] = receiver.sdls.counters
+        if receiver.cltu is not None:
+            sets["cltu"] = receiver.cltu.counters
+        return sets
+
+    def _restore_counters(self) -> None:
+        saved = self.db.get(COUNTERS_KEY, {})
+        for key, counters in self._counter_sets().items():
+            if key in saved:
+                counters.restore(saved[key])
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _register_commands(self) -> None:
+        d = self.dispatcher
+        self.events.register(d)
+        self.housekeeping.register(d)
+        self.parameters.register(d, self.telemetry, self.events, self.apid)
+        self.schedule.register(d, self.telemetry, self.apid)
+        self.test.register(d)
+        d.register("NOOP", lambda ctx: None)
+        d.register("LINK_TEST", lambda ctx: None)
+        d.register("RESET_COUNTERS", self._reset_counters)
+        d.register("SAFE_MODE_ENTER", lambda ctx: self._enter_safe(ctx.arguments["reason"] or "by command"))
+        d.register("SAFE_MODE_EXIT", self._exit_safe)
+        d.register("RESTARTS_CLEAR", self._clear_restarts)
+        d.register("STORE_PLAYBACK_TIME", lambda ctx: self._play(
+            ctx, self.store.ids_in_time(ctx.arguments["start"], ctx.arguments["end"])))
+        d.register("STORE_PLAYBACK_SEQ", lambda ctx: self._play(ctx, self.store.ids_in_sequence(
+            ctx.arguments["apid"], ctx.arguments["first"], ctx.arguments["count"])))
+        d.register("STORE_STATUS", self._store_status)
+
+    def _enter_safe(self, reason: str, hold: str | None = None) -> None:
+        if self.modes.enter_safe(reason, hold):
+            self.events.raise_event("SAFE_MODE_ENTERED", reason=reason[:200])
+
+    def _exit_safe(self, _ctx: CommandContext) -> None:
+        if self.modes.hold:
+            raise CommandFailed(f"safe mode is held ({self.modes.hold}): send RESTARTS_CLEAR first", "hold")
+        if self.modes.mode is Mode.SAFE:
+            self.modes.exit_safe()
+            self.events.raise_event("SAFE_MODE_EXITED", reason="by command")
+
+    def _clear_restarts(self, _ctx: CommandContext) -> None:
+        self.restarts.clear()
+        self.modes.release_hold()
+
+    def _play(self, ctx: CommandContext, ids: list[int]) -> object:
+        if not ids:
+            return None  # nothing stored in that range: complete at once
+        self.playback.enqueue(ids, ctx.ref.pack())
+        return DEFERRED
+
+    def _store_status(self, _ctx: CommandContext) -> None:
+        self.telemetry.emit(self.apid, 15, 13, pack_record(self.store.status()))
+
+    def _reset_counters(self, ctx: CommandContext) -> None:
+        chosen = ctx.arguments["service"]
+        for name, counters in self._services().items():
+            if chosen in ("ALL", name):
+                for each in counters:
+                    each.reset()
+        self.events.raise_event("COUNTERS_RESET", service=chosen)
+
+    def _services(self) -> dict[str, list[Counters]]:
+        """The counters RESET_COUNTERS can zero, by the dictionary's enum labels."""
+        sets = self._counter_sets()
+        groups = {"COMMANDS": ["cmd", "verification", "journal"], "TC_LINK": ["tc"], "SDLS": ["sdls"],
+                  "TM_LINK": ["tm_mux"], "CLTU": ["cltu"], "HOUSEKEEPING": ["hk"], "EVENTS": ["events"],
+                  "SCHEDULE": ["schedule"], "STORE": ["store", "playback"], "PARAMETERS": ["params"],
+                  "HEALTH": ["modes", "limits", "heartbeats", "test"],
+                  "FARM": [key for key in sets if key.startswith("farm.")]}
+        return {label: [sets[key] for key in keys if key in sets] for label, keys in groups.items()}
