@@ -62,13 +62,15 @@ def parse_dictionary(doc: Any) -> Dictionary:
     telemetry = tuple(_channel(c) for c in r.items("telemetry"))
     events = tuple(_event(e) for e in r.items("events"))
     parameters = tuple(_parameter(p) for p in r.items("parameters"))
-    channels = {c.name: c for c in telemetry}
-    housekeeping = tuple(_report(h, channels) for h in r.items("housekeeping"))
     _unique("commands", [c.name for c in commands], "name")
     _unique("commands", [c.opcode for c in commands], "service/subtype/function_id")
     for kind, entries in (("telemetry", telemetry), ("events", events), ("parameters", parameters)):
         _unique(kind, [e.name for e in entries], "name")
         _unique(kind, [e.id for e in entries], "id")
+    # Reports name channels, so the channel names must be known unique first: a repeated name is
+    # the mistake to report, not the report entry that no longer finds the renamed channel.
+    channels = {c.name: c for c in telemetry}
+    housekeeping = tuple(_report(h, channels) for h in r.items("housekeeping"))
     _unique("housekeeping", [h.sid for h in housekeeping], "sid")
     _unique("housekeeping", [h.name for h in housekeeping], "name")
     return Dictionary(mission, commands, telemetry, events, parameters, housekeeping)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgpack
@@ -38,7 +38,10 @@ def _wire_value(kind: str, codes: dict[str, int], value: Any) -> int | float:
     if kind == "bool":
         return 1 if value else 0
     if kind in FLOAT_LIMITS:
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond every float: as too large as any other
+            number = math.inf if value > 0 else -math.inf
         # NaN and infinities are telemetry too; only a finite value too large for f32 needs help.
         return math.copysign(math.inf, number) if abs(number) > FLOAT_LIMITS[kind] else number
     low, high = INTEGER_RANGES[kind]
@@ -100,7 +103,9 @@ def unpack_event(dictionary: Dictionary, data: bytes) -> tuple[Event, dict[str, 
             raise TelemetryError("arguments", f"{event.name} has no arguments, got {len(rest)} octets")
         return event, {}
     try:
-        values = msgpack.unpackb(rest, raw=False, strict_map_key=True, ext_hook=_no_ext)
+        values = msgpack.unpackb(rest, raw=False, strict_map_key=True, ext_hook=_no_ext("arguments"))
+    except TelemetryError:
+        raise
     except Exception as exc:  # msgpack reports garbage through several exception types
         raise TelemetryError("arguments", f"{event.name}: not a msgpack array ({exc})") from None
     if not isinstance(values, list) or len(values) != len(event.arguments):
@@ -112,8 +117,10 @@ def unpack_event(dictionary: Dictionary, data: bytes) -> tuple[Event, dict[str, 
         raise TelemetryError("arguments", str(exc)) from None
 
 
-def _no_ext(code: int, _data: bytes) -> Any:
-    raise TelemetryError("arguments", f"msgpack extension type {code} is not allowed")
+def _no_ext(field: str) -> Callable[[int, bytes], Any]:
+    def reject(code: int, _data: bytes) -> Any:
+        raise TelemetryError(field, f"msgpack extension type {code} is not allowed")
+    return reject
 
 
 # Service reports whose layout is a record, not a dictionary structure: TM[11,10] schedule detail
@@ -128,8 +135,26 @@ def pack_record(value: Any) -> bytes:
 
 def unpack_record(data: bytes) -> Any:
     try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext)
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext("record"))
     except TelemetryError:
         raise
     except Exception as exc:  # msgpack reports garbage through several exception types
         raise TelemetryError("record", f"not a msgpack value ({exc})") from None
+    _no_timestamps(value)
+    return value
+
+
+def _no_timestamps(value: Any) -> None:
+    # msgpack decodes its timestamp extension (-1) itself, never through ext_hook; without a
+    # dictionary type to reject it, a record would hand a Timestamp to its reader. Iterative:
+    # msgpack nests deeper than Python's recursion limit.
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, msgpack.Timestamp):
+            raise TelemetryError("record", "msgpack extension type -1 is not allowed")
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())

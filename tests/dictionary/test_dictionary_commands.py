@@ -11,13 +11,14 @@ from spacepackets.ecss import PusTc
 from flight.dictionary import Dictionary, decode_app_data, encode_app_data, encode_command, load_dictionary
 from flight.dictionary.commands import MAX_APP_DATA, check_arguments
 from flight.dictionary.model import Argument, Command
-from flight.dictionary.types import ValueType
+from flight.dictionary.types import FLOAT_LIMITS, INTEGER_RANGES, ValueType
 from flight.link.errors import CommandError
 from flight.link.pus import ACK_ALL, parse_tc
 
 ZD = load_dictionary()
 RESET = ZD.command("RESET_COUNTERS")
 SERVICE_LABELS = sorted(RESET.arguments[0].type.values)  # type: ignore[union-attr]
+UNUSED_SERVICE_CODE = max(RESET.arguments[0].type.values.values()) + 1  # type: ignore[union-attr]
 OPCODES = sorted({(c.service, c.subtype) for c in ZD.commands})
 
 
@@ -59,12 +60,23 @@ def test_reset_counters_accepts_a_code_as_well() -> None:
     assert args == {"service": "SDLS"}
 
 
+def _extreme(t: ValueType) -> object:
+    """The largest value an argument takes: the edge of its range, or its longest string."""
+    if t.name in INTEGER_RANGES:
+        return t.maximum if t.maximum is not None else INTEGER_RANGES[t.name][1]
+    if t.name in FLOAT_LIMITS:
+        return float(t.maximum if t.maximum is not None else FLOAT_LIMITS[t.name])
+    samples = {"enum": lambda: sorted(t.values)[0], "bytes": lambda: bytes(t.max_length),
+               "string": lambda: "é" * t.max_length, "bool": lambda: True, "scalar": lambda: "é" * t.max_length}
+    return samples[t.name]()
+
+
 @pytest.mark.parametrize("command", ZD.commands, ids=lambda c: c.name)
 def test_every_shipped_command_round_trips(command: Command) -> None:
-    samples = {"enum": lambda t: sorted(t.values)[0], "bytes": lambda t: bytes(t.max_length)}
-    arguments = {a.name: samples[a.type.name](a.type) for a in command.arguments}
+    arguments = {a.name: _extreme(a.type) for a in command.arguments}
     _, decoded = round_trip(command.name, arguments)
     assert decoded == arguments
+    assert all(type(decoded[name]) is type(value) for name, value in arguments.items())
 
 
 def test_pus_17_1_from_spacepackets_is_a_ping() -> None:
@@ -98,11 +110,23 @@ def test_missing_argument() -> None:
         assert err.field == "RESET_COUNTERS.service" and err.reason == "missing argument"
 
 
-@pytest.mark.parametrize("value", ["EVERYTHING", 7, -1, 2**64, True, 1.0, None, b"ALL", ["ALL"]])
+@pytest.mark.parametrize("value", ["EVERYTHING", UNUSED_SERVICE_CODE, -1, 2**64, True, 1.0, None, b"ALL", ["ALL"]])
 def test_bad_enum_value(value) -> None:
     err = error(encode_command, ZD, "RESET_COUNTERS", {"service": value})
     assert err.field == "RESET_COUNTERS.service"
     assert str(err).startswith("command.RESET_COUNTERS.service: ")
+
+
+@pytest.mark.parametrize("value", [0, -(2**63), 2**64 - 1, -0.5, 1e300, True, False, "", "health.max_restarts"])
+def test_param_set_value_keeps_its_type(value: object) -> None:
+    _, decoded = round_trip("PARAM_SET", {"name": "health.max_restarts", "value": value})
+    assert decoded["value"] == value and type(decoded["value"]) is type(value)
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, float("nan"), float("inf"), None, b"10", [10], "x" * 257])
+def test_param_set_rejects_values_that_are_no_scalar(value: object) -> None:
+    err = error(encode_command, ZD, "PARAM_SET", {"name": "health.max_restarts", "value": value})
+    assert err.field == "PARAM_SET.value"
 
 
 TOY = Command("SET", 200, 1, 16, (

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from flight.dictionary import Dictionary, load_dictionary, parse_dictionary
 from flight.dictionary.loader import default_dictionary_path
-from flight.dictionary.model import FUNCTION_MANAGEMENT, Severity
+from flight.dictionary.model import FUNCTION_MANAGEMENT, Command, Severity
 from flight.link.errors import DictionaryError
 from flight.link.timecode import CucFormat
 
@@ -80,7 +80,8 @@ def test_noop_and_reset_counters_are_function_management(zd: Dictionary) -> None
     (arg,) = reset.arguments
     assert arg.name == "service" and arg.type.name == "enum"
     assert arg.type.values == {"ALL": 0, "COMMANDS": 1, "TC_LINK": 2, "FARM": 3, "SDLS": 4, "TM_LINK": 5,
-                               "CLTU": 6}
+                               "CLTU": 6, "HOUSEKEEPING": 7, "EVENTS": 8, "SCHEDULE": 9, "STORE": 10,
+                               "PARAMETERS": 11, "HEALTH": 12}
     assert noop.opcode == (8, 1, 1)
 
 
@@ -88,6 +89,33 @@ def test_every_command_has_a_known_apid_and_unique_opcode(zd: Dictionary) -> Non
     assert len({c.opcode for c in zd.commands}) == len(zd.commands)
     assert all(c.apid in zd.mission.apids.values() for c in zd.commands)
     assert zd.command("NO_SUCH") is None
+
+
+def test_safe_mode_keeps_the_commands_that_lead_out_of_it(zd: Dictionary) -> None:
+    essential = {c.name for c in zd.commands if c.essential}
+    assert {"PING", "NOOP", "SAFE_MODE_ENTER", "SAFE_MODE_EXIT", "RESTARTS_CLEAR", "HK_REPORT_NOW"} <= essential
+    assert not essential & {"SCHEDULE_INSERT", "TEST_EVENTS"}
+
+
+def test_param_set_takes_a_scalar(zd: Dictionary) -> None:
+    param_set = zd.command("PARAM_SET")
+    assert param_set is not None
+    assert [(a.name, a.type.name) for a in param_set.arguments] == [("name", "string"), ("value", "scalar")]
+
+
+def test_shipped_housekeeping_structures(zd: Dictionary) -> None:
+    assert [(h.sid, h.name, h.interval, h.enabled) for h in zd.housekeeping] == [(1, "CORE", 2.0, True),
+                                                                                  (2, "LINK", 10.0, True)]
+    assert zd.report(1) is zd.housekeeping[0] and zd.report(2) is zd.housekeeping[1]
+    assert zd.report(0) is None and zd.report(3) is None
+    for entry, report in zip(SHIPPED["housekeeping"], zd.housekeeping, strict=True):
+        assert [c.name for c in report.channels] == entry["channels"]  # dictionary order is wire order
+        assert all(c == zd.channel(c.name) for c in report.channels)
+
+
+def test_every_channel_reaches_the_ground_in_a_report(zd: Dictionary) -> None:
+    reported = {c.name for h in zd.housekeeping for c in h.channels}
+    assert {c.name for c in zd.telemetry} - reported == set()
 
 
 @pytest.mark.parametrize("name", [
@@ -126,9 +154,9 @@ def test_events_and_parameters(zd: Dictionary) -> None:
     assert lockout.render({"vcid": 0, "ns": 7, "vr": 3}) == "FARM-1 entered Lockout on VC 0 (N(S) 7, V(R) 3)"
     assert zd.event("COUNTERS_RESET").severity is Severity.INFO  # type: ignore[union-attr]
     assert zd.event(99) is None and zd.event("NOPE") is None
-    window = zd.parameter("link.farm_window")
-    assert window is not None and window.default == 10
-    assert (window.type.minimum, window.type.maximum) == (2, 254)
+    restarts = zd.parameter("health.max_restarts")
+    assert restarts is not None and restarts.default == 5 and restarts.type.name == "u8"
+    assert (restarts.type.minimum, restarts.type.maximum) == (1, 100)
     interval = zd.parameter("link.tm_frame_interval")
     assert interval is not None and interval.type.name == "f32" and interval.default == 0.05
     assert zd.parameter("nope") is None
@@ -185,7 +213,7 @@ def _append(path: list[Any], value_from: list[Any] | None = None, patch: dict[st
 R = _index(SHIPPED, "commands", "RESET_COUNTERS")
 RESET = ["commands", R]
 RESET_ARG = ["commands", R, "arguments", 0]
-W = _index(SHIPPED, "parameters", "link.farm_window")
+W = _index(SHIPPED, "parameters", "health.max_restarts")
 P_INT = _index(SHIPPED, "parameters", "link.tm_frame_interval")
 WINDOW = ["parameters", W]
 INTERVAL = ["parameters", P_INT]
@@ -196,6 +224,19 @@ TM_TIME = ["mission", "tm_time"]
 T_STATE = _index(SHIPPED, "telemetry", "farm.state")
 T_VR = _index(SHIPPED, "telemetry", "farm.v_r")
 T_REJ = _index(SHIPPED, "telemetry", "cmd.rejected")
+T_MODE = _index(SHIPPED, "telemetry", "health.mode")
+H = _index(SHIPPED, "housekeeping", "CORE")
+CORE = ["housekeeping", H]
+H_MODE = SHIPPED["housekeeping"][H]["channels"].index("health.mode")
+
+
+def _report_channel(channel: dict[str, Any], slot: int = 3):
+    """Add ``channel`` to the telemetry and put it in slot ``slot`` of the CORE report."""
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["telemetry"].append({"id": max(c["id"] for c in doc["telemetry"]) + 1, **channel})
+        doc["housekeeping"][H]["channels"][slot] = channel["name"]
+    return mutate
+
 
 BROKEN = [
     # top level
@@ -261,6 +302,9 @@ BROKEN = [
     ("argument units type", _set([*RESET_ARG, "units"], 5), f"commands[{R}].arguments[0].units: expected str"),
     ("max_length range", _set([*RESET_ARG, "max_length"], -1), f"commands[{R}].arguments[0].max_length"),
     ("description type", _set(["commands", 0, "description"], None), "commands[0].description: expected str"),
+    ("essential type", _set(["commands", 0, "essential"], "yes"), "commands[0].essential: expected bool, got str"),
+    ("essential int", _set(["commands", 0, "essential"], 1), "commands[0].essential: expected bool, got int"),
+    ("essential null", _set(["commands", 0, "essential"], None), "commands[0].essential: expected bool"),
     # telemetry
     ("channel id missing", _del(["telemetry", 0, "id"]), "telemetry[0].id: missing"),
     ("channel id range", _set(["telemetry", 0, "id"], -1), "telemetry[0].id: -1 out of 0..65535"),
@@ -296,15 +340,56 @@ BROKEN = [
     ("event name duplicate", _set(["events", E, "name"], "COMMAND_REJECTED"), "events: name 'COMMAND_REJECTED' is used twice"),
     ("event argument type", _set([*LOCKOUT, "arguments", 0, "type"], "int"), f"events[{E}].arguments[0].type"),
     # parameters
-    ("parameter default above max", _set([*WINDOW, "default"], 255), f"parameters[{W}].default: 255 is above the maximum 254"),
-    ("parameter default below min", _set([*WINDOW, "default"], 1), f"parameters[{W}].default: 1 is below the minimum 2"),
+    ("parameter default above max", _set([*WINDOW, "default"], 101), f"parameters[{W}].default: 101 is above the maximum 100"),
+    ("parameter default below min", _set([*WINDOW, "default"], 0), f"parameters[{W}].default: 0 is below the minimum 1"),
     ("parameter default type", _set([*WINDOW, "default"], "10"), f"parameters[{W}].default: expected integer"),
     ("parameter default missing", _del([*WINDOW, "default"]), f"parameters[{W}].default"),
     ("parameter float default", _set([*INTERVAL, "default"], 20.0), f"parameters[{P_INT}].default"),
     ("parameter max beyond u8", _set([*WINDOW, "max"], 300), f"parameters[{W}].max: 300 does not fit u8"),
-    ("parameter min above max", _set([*WINDOW, "min"], 255), f"parameters[{W}]: min 255 is above max 254"),
-    ("parameter duplicate id", _set([*INTERVAL, "id"], 1), "parameters: id 1 is used twice"),
+    ("parameter min above max", _set([*WINDOW, "min"], 101), f"parameters[{W}]: min 101 is above max 100"),
+    ("parameter duplicate id", _set([*INTERVAL, "id"], 3), "parameters: id 3 is used twice"),
     ("parameter name", _set([*INTERVAL, "name"], "link/interval"), f"parameters[{P_INT}].name"),
+    # housekeeping
+    ("housekeeping type", _set(["housekeeping"], {}), "housekeeping: expected list"),
+    ("report not object", _set(CORE, []), f"housekeeping[{H}]: expected an object"),
+    ("report sid missing", _del([*CORE, "sid"]), f"housekeeping[{H}].sid: missing"),
+    ("report sid zero", _set([*CORE, "sid"], 0), f"housekeeping[{H}].sid: 0 out of 1..65535"),
+    ("report sid range", _set([*CORE, "sid"], 0x10000), f"housekeeping[{H}].sid: 65536 out of 1..65535"),
+    ("report sid type", _set([*CORE, "sid"], "1"), f"housekeeping[{H}].sid: expected int, got str"),
+    ("report sid bool", _set([*CORE, "sid"], True), f"housekeeping[{H}].sid: expected int, got bool"),
+    ("report name missing", _del([*CORE, "name"]), f"housekeeping[{H}].name: missing"),
+    ("report name chars", _set([*CORE, "name"], "CORE HK"), f"housekeeping[{H}].name: 'CORE HK' must be"),
+    ("report channels missing", _del([*CORE, "channels"]), f"housekeeping[{H}].channels: missing"),
+    ("report channels type", _set([*CORE, "channels"], "cmd.accepted"), f"housekeeping[{H}].channels: expected list"),
+    ("report unknown channel", _set([*CORE, "channels", 3], "cmd.nope"),
+     f"housekeeping[{H}].channels[3]: 'cmd.nope' is not a telemetry channel"),
+    ("report channel by id", _set([*CORE, "channels", 3], 1), f"housekeeping[{H}].channels[3]: 1 is not a telemetry"),
+    ("report channel unhashable", _set([*CORE, "channels", 3], ["cmd.accepted"]),
+     f"housekeeping[{H}].channels[3]: ['cmd.accepted'] is not a telemetry channel"),
+    ("report string channel", _report_channel({"name": "x.label", "type": "string"}),
+     f"housekeeping[{H}].channels[3]: a string channel cannot go in a housekeeping report"),
+    ("report bytes channel", _report_channel({"name": "x.blob", "type": "bytes"}, 0),
+     f"housekeeping[{H}].channels[0]: a bytes channel cannot go in a housekeeping report"),
+    ("report scalar channel", _report_channel({"name": "x.any", "type": "scalar"}),
+     f"housekeeping[{H}].channels[3]: a scalar channel cannot go in a housekeeping report"),
+    ("report enum code above an octet", _set(["telemetry", T_MODE, "values", "SAFE"], 256),
+     f"housekeeping[{H}].channels[{H_MODE}]: enum codes of a reported channel must fit one octet"),
+    ("report enum code negative", _set(["telemetry", T_MODE, "values", "NOMINAL"], -1),
+     f"housekeeping[{H}].channels[{H_MODE}]: enum codes of a reported channel must fit one octet"),
+    ("report channel twice", _set([*CORE, "channels", 3], "cmd.accepted"),
+     f"housekeeping[{H}].channels: channel 'cmd.accepted' is used twice"),
+    ("report interval missing", _del([*CORE, "interval"]), f"housekeeping[{H}].interval: missing"),
+    ("report interval zero", _set([*CORE, "interval"], 0), f"housekeeping[{H}].interval: 0 out of (0, 86400]"),
+    ("report interval negative", _set([*CORE, "interval"], -2.0), f"housekeeping[{H}].interval: -2.0 out of"),
+    ("report interval above a day", _set([*CORE, "interval"], 86400.5), f"housekeeping[{H}].interval: 86400.5 out of"),
+    ("report interval nan", _set([*CORE, "interval"], float("nan")), f"housekeeping[{H}].interval: nan out of"),
+    ("report interval inf", _set([*CORE, "interval"], float("inf")), f"housekeeping[{H}].interval: inf out of"),
+    ("report interval type", _set([*CORE, "interval"], "2"), f"housekeeping[{H}].interval: expected int or float"),
+    ("report interval bool", _set([*CORE, "interval"], True), f"housekeeping[{H}].interval: expected int or float, got bool"),
+    ("report enabled type", _set([*CORE, "enabled"], 1), f"housekeeping[{H}].enabled: expected bool, got int"),
+    ("report sid duplicate", lambda d: [r.update(sid=7) for r in d["housekeeping"]], "housekeeping: sid 7 is used twice"),
+    ("report name duplicate", lambda d: [r.update(name="HK") for r in d["housekeeping"]],
+     "housekeeping: name 'HK' is used twice"),
 ]
 
 
@@ -333,21 +418,85 @@ def test_document_must_be_an_object(doc: Any) -> None:
 
 def test_optional_sections_may_be_empty_or_absent() -> None:
     doc = shipped()
-    for key in ("commands", "telemetry", "events", "parameters"):
+    for key in ("commands", "telemetry", "events", "parameters", "housekeeping"):
         del doc[key]
     d = parse_dictionary(doc)
-    assert d.commands == d.telemetry == d.events == d.parameters == ()
+    assert d.commands == d.telemetry == d.events == d.parameters == d.housekeeping == ()
+    for key in ("commands", "telemetry", "events", "parameters", "housekeeping"):
+        doc[key] = []
+    d = parse_dictionary(doc)
+    assert d.commands == d.telemetry == d.events == d.parameters == d.housekeeping == ()
+
+
+def test_housekeeping_needs_the_telemetry_it_reports() -> None:
+    doc = shipped()
+    del doc["telemetry"]
+    with pytest.raises(DictionaryError, match=r"housekeeping\[0\]\.channels\[0\]: 'cmd.accepted' is not a telemetry"):
+        parse_dictionary(doc)
 
 
 def test_enum_parameter_and_string_max_length() -> None:
     doc = shipped()
-    doc["parameters"].append({"id": 3, "name": "mode", "type": "enum", "values": {"A": 1, "B": 2}, "default": "B"})
-    doc["parameters"].append({"id": 4, "name": "label", "type": "string", "max_length": 3, "default": "abc"})
+    unused = max(p["id"] for p in doc["parameters"]) + 1
+    doc["parameters"].append({"id": unused, "name": "mode", "type": "enum", "values": {"A": 1, "B": 2}, "default": "B"})
+    doc["parameters"].append({"id": unused + 1, "name": "label", "type": "string", "max_length": 3, "default": "abc"})
     d = parse_dictionary(doc)
     assert d.parameter("mode").default == "B"  # type: ignore[union-attr]
+    assert d.parameter("label").default == "abc"  # type: ignore[union-attr]
     doc["parameters"][-1]["default"] = "abcd"
-    with pytest.raises(DictionaryError, match=r"parameters\[3\]\.default: 4 long, at most 3"):
+    label = len(doc["parameters"]) - 1
+    with pytest.raises(DictionaryError, match=rf"parameters\[{label}\]\.default: 4 long, at most 3"):
         parse_dictionary(doc)
+
+
+def test_essential_defaults_to_false() -> None:
+    assert Command("X", 17, 1, 16).essential is False
+    doc = shipped()
+    ping = _index(doc, "commands", "PING")
+    doc["commands"][ping]["essential"] = True
+    assert parse_dictionary(doc).command("PING").essential is True  # type: ignore[union-attr]
+    del doc["commands"][ping]["essential"]
+    assert parse_dictionary(doc).command("PING").essential is False  # type: ignore[union-attr]
+
+
+def test_report_defaults_and_edges() -> None:
+    doc = shipped()
+    doc["telemetry"][T_MODE]["values"] = {"NOMINAL": 0, "SAFE": 255}  # the octet's both ends
+    doc["housekeeping"] = [
+        {"sid": 1, "name": "A", "channels": ["health.mode", "farm.v_r", "cmd.accepted"], "interval": 86400},
+        {"sid": 0xFFFF, "name": "B", "channels": ["cmd.accepted"], "interval": 0.001, "enabled": False},
+    ]
+    a, b = parse_dictionary(doc).housekeeping
+    assert (a.sid, a.name, a.enabled, a.interval) == (1, "A", True, 86400.0)
+    assert type(a.interval) is float
+    assert [c.name for c in a.channels] == ["health.mode", "farm.v_r", "cmd.accepted"]
+    assert (b.sid, b.name, b.enabled, b.interval) == (0xFFFF, "B", False, 0.001)
+
+
+def _with_scalar_parameter(default: Any, **extra: Any) -> tuple[dict[str, Any], int]:
+    doc = shipped()
+    unused = max(p["id"] for p in doc["parameters"]) + 1
+    doc["parameters"].append({"id": unused, "name": "x.any", "type": "scalar", "default": default, **extra})
+    return doc, len(doc["parameters"]) - 1
+
+
+@pytest.mark.parametrize("default", [0, -5, 2**64 - 1, 0.5, -1e300, True, False, "", "abc"])
+def test_scalar_parameter_takes_any_number_bool_or_string(default: Any) -> None:
+    doc, _ = _with_scalar_parameter(default)
+    value = parse_dictionary(doc).parameter("x.any").default  # type: ignore[union-attr]
+    assert value == default and type(value) is type(default)
+
+
+@pytest.mark.parametrize(("default", "reason"), [
+    (b"1", "expected a number, bool or string, got bytes"), ([1], "got list"), ({"a": 1}, "got dict"),
+    (None, "got NoneType"), (float("nan"), "nan is not a finite f64"), (float("inf"), "inf is not a finite f64"),
+    (2**64, "does not fit u64"), ("abcd", "4 long, at most 3"),
+])
+def test_scalar_parameter_rejects_the_rest(default: Any, reason: str) -> None:
+    doc, i = _with_scalar_parameter(default, max_length=3)
+    with pytest.raises(DictionaryError) as info:
+        parse_dictionary(doc)
+    assert str(info.value).startswith(f"parameters[{i}].default: ") and reason in str(info.value)
 
 
 # --- bugs --------------------------------------------------------------------------------------------
@@ -396,11 +545,13 @@ JSON = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=25,
 )
-KEYS = st.sampled_from(["format", "version", "mission", "commands", "telemetry", "events", "parameters", "name",
-                        "type", "values", "apid", "service", "subtype", "tm_time", "apids", "id"])
+KEYS = st.sampled_from(["format", "version", "mission", "commands", "telemetry", "events", "parameters",
+                        "housekeeping", "name", "type", "values", "apid", "service", "subtype", "tm_time", "apids",
+                        "id", "sid", "channels", "interval", "enabled", "essential"])
 NEAR = st.fixed_dictionaries(
     {"format": st.just("zenith-dictionary"), "version": st.just(1)},
-    optional={"mission": JSON, "commands": JSON, "telemetry": JSON, "events": JSON, "parameters": JSON},
+    optional={"mission": JSON, "commands": JSON, "telemetry": JSON, "events": JSON, "parameters": JSON,
+              "housekeeping": JSON},
 )
 
 

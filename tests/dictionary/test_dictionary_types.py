@@ -26,7 +26,7 @@ def rejects(vt: ValueType, value, *, wire: bool = False, match: str | None = Non
 
 def test_type_names() -> None:
     assert set(TYPE_NAMES) == {"u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f32", "f64", "bool", "string",
-                               "bytes", "enum"}
+                               "bytes", "enum", "scalar"}
 
 
 @pytest.mark.parametrize(("kind", "low", "high"), [
@@ -162,6 +162,40 @@ def test_enum_round_trip(values: dict[str, int]) -> None:
     for label, code in values.items():
         assert vt.from_wire(vt.to_wire(vt.check(label, WHERE)), WHERE) == label
         assert vt.check(code, WHERE) == label
+
+
+@pytest.mark.parametrize("value", [0, 1, -1, 2**64 - 1, -(2**63), 0.0, -2.5, 1e308, True, False, "", "abc"])
+def test_scalar_accepts_numbers_bools_and_strings_as_they_are(value) -> None:
+    vt = ValueType("scalar")
+    for fn in (vt.check, vt.from_wire):
+        result = fn(value, WHERE)
+        assert result == value and type(result) is type(value)
+    assert vt.to_wire(value) is value
+
+
+@pytest.mark.parametrize(("value", "match"), [
+    (b"1", "expected a number, bool or string, got bytes"), ([1], "got list"), (None, "got NoneType"),
+    ({"a": 1}, "got dict"), (math.nan, "not a finite f64"), (math.inf, "not a finite f64"),
+    (-math.inf, "not a finite f64"), (2**64, "does not fit u64"), (-(2**63) - 1, "does not fit i64"),
+])
+def test_scalar_rejects_everything_else(value, match: str) -> None:
+    rejects(ValueType("scalar"), value, match=match)
+    rejects(ValueType("scalar"), value, wire=True, match=match)
+
+
+def test_scalar_string_max_length() -> None:
+    vt = ValueType("scalar", max_length=3)
+    assert vt.check("abc", WHERE) == "abc"
+    rejects(vt, "abcd", match="4 long, at most 3")
+    assert vt.check(12345, WHERE) == 12345  # the length limit is for strings only
+    rejects(ValueType("scalar"), "x" * 257, match="257 long, at most 256")
+
+
+@given(st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+       | st.text(max_size=256))
+def test_scalar_property(value) -> None:
+    result = ValueType("scalar").check(value, WHERE)
+    assert result == value and type(result) is type(value)
 
 
 @given(st.sampled_from(TYPE_NAMES),
