@@ -26,6 +26,7 @@ from flight.link.errors import CommandError, TelemetryError
 PACKED_TYPES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16": "h", "i32": "i", "i64": "q",
                 "f32": "f", "f64": "d", "bool": "B", "enum": "B"}
 _ID = struct.Struct(">H")
+UNKNOWN_CODE = 255
 
 
 def _layout(report: HousekeepingReport) -> struct.Struct:
@@ -34,7 +35,10 @@ def _layout(report: HousekeepingReport) -> struct.Struct:
 
 def _wire_value(kind: str, codes: dict[str, int], value: Any) -> int | float:
     if kind == "enum":
-        return codes.get(value, 0) if isinstance(value, str) else int(value)
+        # A label the dictionary does not know must not pass for a real state (code 0 is one):
+        # it reports UNKNOWN_CODE, which the ground shows as a bare number.
+        code = codes.get(value, UNKNOWN_CODE) if isinstance(value, str) else value
+        return code if isinstance(code, int) and 0 <= code <= 255 else UNKNOWN_CODE
     if kind == "bool":
         return 1 if value else 0
     if kind in FLOAT_LIMITS:
@@ -45,6 +49,8 @@ def _wire_value(kind: str, codes: dict[str, int], value: Any) -> int | float:
         # NaN and infinities are telemetry too; only a finite value too large for f32 needs help.
         return math.copysign(math.inf, number) if abs(number) > FLOAT_LIMITS[kind] else number
     low, high = INTEGER_RANGES[kind]
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0 if math.isnan(value) else high if value > 0 else low
     return min(max(int(value), low), high)
 
 

@@ -388,3 +388,17 @@ def test_unpack_report_raises_only_telemetry_error(data: bytes) -> None:
 def test_unpack_record_raises_only_telemetry_error(data: bytes) -> None:
     with contextlib.suppress(TelemetryError):
         unpack_record(data)
+
+
+def test_unknown_enum_label_and_non_finite_integers_do_not_pass_for_real_values() -> None:
+    from flight.dictionary import load_dictionary
+    from flight.dictionary.packing import UNKNOWN_CODE, pack_report, unpack_report
+
+    zd = load_dictionary()
+    core = zd.report(1)
+    assert core is not None
+    values = {"health.mode": "NO_SUCH_MODE", "power.mode": 999, "cmd.accepted": float("nan"),
+              "cmd.rejected": float("inf"), "cmd.failed": float("-inf")}
+    _, decoded = unpack_report(zd, pack_report(core, values))
+    assert decoded["health.mode"] == UNKNOWN_CODE and decoded["power.mode"] == UNKNOWN_CODE
+    assert (decoded["cmd.accepted"], decoded["cmd.rejected"], decoded["cmd.failed"]) == (0, 2**32 - 1, 0)
