@@ -7,7 +7,6 @@ demultiplexer) from one ``pump`` call, so scripts, tests and benchmarks can run 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,17 +23,17 @@ from flight.link.uplink_sender import SenderEvent, UplinkSender
 from flight.link.vcdemux import VirtualChannelDemux
 from ground.iv_state import IvReservations, iv_state_path
 
-TELEMETRY_KEPT = 10_000  # the newest packets, for scripts; the archive (next issue) keeps them all
 
 
 class GroundLink:
     def __init__(self, config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, downlink: Endpoint,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, sequence: SequenceCounter | None = None) -> None:
         self.dictionary = dictionary
         self.ctx = zmq.Context()
         self.tx = FrameSender(self.ctx, uplink, "ground_up")
         self.rx = FrameReceiver(self.ctx, downlink, "ground_down")
-        self.telemetry: deque[bytes] = deque(maxlen=TELEMETRY_KEPT)
+        self.received: list[tuple[bytes, int]] = []  # (packet, VCID) not yet taken
+        self.last_heard: float | None = None  # monotonic time of the last good downlink frame
         self.counters = Counters("ground")
         self.iv_state: IvReservations | None = None
         try:
@@ -49,7 +48,7 @@ class GroundLink:
             raise
         fmt = TmChannelFormat(config.spacecraft_id, config.tm.frame_length, config.tm.ocf, config.tm.fecf)
         self.demux = VirtualChannelDemux(fmt)
-        self.sequence = SequenceCounter()
+        self.sequence = sequence or SequenceCounter()
         self.events: list[SenderEvent] = []
 
     def start(self) -> None:
@@ -72,7 +71,9 @@ class GroundLink:
             except TmFrameError:
                 self.counters.inc("tm_frames_rejected")
             else:
-                self.telemetry.extend(result.packets)
+                self.last_heard = time.monotonic()
+                vcid = result.frame.virtual_channel_id
+                self.received.extend((packet, vcid) for packet in result.packets)
                 self.counters.inc("tm_packets", len(result.packets))
                 if result.clcw is not None:
                     self.sender.on_clcw(result.clcw)
@@ -81,6 +82,11 @@ class GroundLink:
         for frame in self.sender.take_frames():
             self.tx.send(frame)
         self.events.extend(self.sender.take_events())
+
+    def take_received(self) -> list[tuple[bytes, int]]:
+        """The telemetry packets received since the last call, with their virtual channel."""
+        taken, self.received = self.received, []
+        return taken
 
     def housekeeping(self) -> dict[str, int]:
         """Every counter of the ground's link end."""

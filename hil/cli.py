@@ -20,6 +20,7 @@ from flight.command_line import run_subcommand
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
 from hil.demo import add_demo_command
+from hil.stack import add_stack_command
 from hil.link.emulator import EmulatorConfig, LinkEndpoints, serve
 from hil.link.faults import FaultConfig, fault_settings, parse_setting
 
@@ -167,9 +168,10 @@ def run_link(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- the command table: `hil demo` goes here, as add_demo_command / run_demo.
+# ---- the command table: each module adds its subcommand (add_<name>_command / run_<name>).
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (add_link_command, add_demo_command)
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
+    add_link_command, add_stack_command, add_demo_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

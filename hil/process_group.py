@@ -21,7 +21,8 @@ class ProcessGroup:
 
     def start(self, name: str, module: str, args: list[str],
               on_line: Callable[[str, str], None] | None = None) -> subprocess.Popen[str]:
-        log = (self.log_dir / f"{name}.log").open("w") if self.log_dir else None
+        # Appending: a child restarted under the same name keeps its earlier life in the log.
+        log = (self.log_dir / f"{name}.log").open("a") if self.log_dir else None
         child = subprocess.Popen([sys.executable, "-u", "-m", module, *args], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, bufsize=1)
         self._children[name] = child
@@ -41,6 +42,9 @@ class ProcessGroup:
         reader.start()
         self._readers.append(reader)
         return child
+
+    def child(self, name: str) -> subprocess.Popen[str] | None:
+        return self._children.get(name)
 
     def stop(self, name: str) -> int | None:
         """SIGTERM, then SIGKILL after a grace period; returns the exit code."""

@@ -1,0 +1,197 @@
+"""``ground station``: the ground's end of the link as a long-lived process, with its archive.
+
+It drives FOP-1 and SDLS on the uplink and the TM demultiplexer on the downlink (through
+:class:`~ground.link.GroundLink`), archives every packet it receives (deduplicated, decoded), finds
+the holes in each APID's sequence counts and, while in contact, asks the payload to play them back
+from its store, until the archive is complete. Operators' tools reach it on its control socket
+(:mod:`ground.control`) and read the archive directly.
+
+Commands are recorded in the archive before they are queued for uplink, so that their first
+verification report always finds them. The ground's telecommand sequence counts continue from the
+archive's command history after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import Any, TextIO
+
+import zmq
+
+from flight.counters import Counters, merged
+from flight.dictionary import Dictionary, encode_command
+from flight.link.errors import CommandError
+from flight.link.pus import SEQUENCE_COUNT_MODULO, SequenceCounter, request_id
+from flight.link.uplink_sender import SenderEvent
+from flight.mission_config import MissionFile
+from ground.archive import Archive
+from ground.control import ControlServer, Reply, StationError, load_or_create_token
+from ground.gap_tracker import GapTracker
+from ground.link import GroundLink
+from ground.station_config import GroundSettings, control_endpoint, link_endpoints
+
+REALTIME_VC = 0
+UPLINK_BACKLOG = 8  # no gap-fill requests while this many commands wait for the uplink
+
+
+class Station:
+    def __init__(self, mission: MissionFile, dictionary: Dictionary, settings: GroundSettings,
+                 out: TextIO = sys.stdout) -> None:
+        self.dictionary = dictionary
+        self.settings = settings
+        self.out = out
+        archive_path = mission.resolve(settings.archive)
+        archive_path.parent.mkdir(parents=True, exist_ok=True)
+        self.archive = Archive(archive_path, dictionary)
+        self.tracker = GapTracker(self.archive)
+        self.counters = Counters("station")
+        uplink, downlink = link_endpoints(mission, settings)
+        self.link = GroundLink(mission.link, dictionary, uplink, downlink, sequence=self._sequence())
+        token = load_or_create_token(mission.resolve(settings.token_file))
+        try:
+            self.control = ControlServer(self.link.ctx, control_endpoint(mission, settings), token, self._request)
+        except Exception:
+            self.link.close()
+            raise
+        self.in_contact = False
+        self._next_gap_check = 0.0
+
+    def _sequence(self) -> SequenceCounter:
+        """Carry on each APID's TC sequence count from the command history."""
+        rows = self.archive.query("SELECT apid, seq FROM commands WHERE id IN (SELECT MAX(id) FROM commands "
+                                  "GROUP BY apid)")
+        return SequenceCounter({apid: (seq + 1) % SEQUENCE_COUNT_MODULO for apid, seq in rows})
+
+    def start(self) -> None:
+        self.link.start()
+        self._say(f"station up: archive {self.archive.path}, {self.archive.packet_count()} packets, "
+                  f"{self.tracker.missing_count()} missing")
+
+    # --- commanding -----------------------------------------------------------------------------
+
+    def send(self, name: str, arguments: dict[str, Any], source: str = "operator", at: float | None = None
+             ) -> dict[str, int | None]:
+        """Validate, record and queue a command (or, with ``at``, its insertion into the on-board
+        schedule); the archive IDs of what was recorded."""
+        scheduled = None
+        if at is not None:
+            inner = self._record(name, arguments, "schedule")
+            scheduled, name = inner[0], "SCHEDULE_INSERT"
+            arguments = {"time": at, "command": inner[1]}
+        command_id, packet = self._record(name, arguments, source)
+        self.link.sender.send(packet, command_id)
+        self.counters.inc("commands_sent")
+        return {"command_id": command_id, "scheduled_id": scheduled}
+
+    def _record(self, name: str, arguments: dict[str, Any], source: str) -> tuple[int, bytes]:
+        command = self.dictionary.command(name)
+        if command is None:
+            raise CommandError("name", f"unknown command {name!r}")
+        packet = encode_command(self.dictionary, name, arguments, seq_count=self.link.sequence.next(command.apid))
+        seq = ((packet[2] & 0x3F) << 8) | packet[3]
+        command_id = self.archive.record_command(name, arguments, command.apid, seq,
+                                                 int.from_bytes(request_id(packet), "big"), time.time(), source)
+        return command_id, packet
+
+    def _request(self, request: dict[str, Any]) -> Reply:
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True, "status": self.status()}
+        if op == "send":
+            name, arguments, at = request.get("name"), request.get("arguments", {}), request.get("at")
+            if not isinstance(name, str):
+                raise StationError("send needs a command name", "name")
+            if not isinstance(arguments, dict):
+                raise StationError("arguments must be a map", "arguments")
+            if at is not None and not isinstance(at, int | float):
+                raise StationError("at must be a mission time in seconds", "at")
+            source = request.get("source", "operator")
+            return {"ok": True, **self.send(name, arguments, str(source)[:32], at)}
+        raise StationError(f"unknown op {op!r}", "op")
+
+    def status(self) -> dict[str, Any]:
+        fop = self.link.sender.fop
+        return {"in_contact": self.in_contact, "uplink_pending": self.link.sender.pending,
+                "fop_state": fop.state.name, "missing": self.tracker.missing_count(),
+                "packets": self.archive.packet_count(), "counters": self.housekeeping()}
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def step(self, timeout: float = 0.01) -> None:
+        self.link.pump(timeout)
+        received = self.link.take_received()
+        if received:
+            result = self.archive.ingest(received, time.time())
+            self.tracker.observe_all([(p.apid, p.seq, p.vcid == REALTIME_VC) for p in result.stored], time.time())
+        for event in self.link.events:
+            self._uplink_event(event)
+        self.link.events.clear()
+        self._watch_contact()
+        if self.settings.gap_fill and self.in_contact:
+            self._fill_gaps()
+        self.control.serve_pending()
+
+    def _watch_contact(self) -> None:
+        heard = self.link.last_heard
+        in_contact = heard is not None and time.monotonic() - heard < self.settings.los_after
+        if in_contact != self.in_contact:
+            self.in_contact = in_contact
+            self.counters.inc("aos" if in_contact else "los")
+            self._say("AOS: downlink acquired" if in_contact else "LOS: downlink lost")
+
+    def _fill_gaps(self) -> None:
+        now = time.time()
+        if now < self._next_gap_check or self.link.sender.pending >= UPLINK_BACKLOG:
+            return
+        self._next_gap_check = now + self.settings.gap_check
+        due = [gap for gap in self.tracker.due(now, self.settings.gap_retry)
+               if now - gap.found >= self.settings.gap_settle]
+        for gap in due[: self.settings.gap_requests]:
+            self.send("STORE_PLAYBACK_SEQ", {"apid": gap.apid, "first": gap.first, "count": gap.count}, "gapfill")
+            self.tracker.mark_requested(gap, now)
+            self.counters.inc("gap_requests")
+            self._say(f"gap fill: asked for APID {gap.apid} counts {gap.first}..{gap.last} ({gap.count})")
+
+    def _uplink_event(self, event: SenderEvent) -> None:
+        self.counters.inc(f"uplink_{event.kind.name.lower()}")
+        if event.kind.name not in ("ACCEPTED", "CONFIRMED"):
+            self._say(f"uplink: {event.kind.name.lower()} {event.detail}".rstrip())
+
+    def housekeeping(self) -> dict[str, int]:
+        return merged(self.counters, self.archive.counters, self.tracker.counters, self.control.counters) | \
+            self.link.housekeeping()
+
+    def _say(self, text: str) -> None:
+        print(f"ground: {text}", file=self.out, flush=True)
+
+    def close(self) -> None:
+        self.control.close()
+        self.link.close()
+        self.archive.close()
+
+
+def run_station(mission: MissionFile, dictionary: Dictionary, settings: GroundSettings,
+                duration: float | None = None, out: TextIO = sys.stdout) -> int:
+    station = Station(mission, dictionary, settings, out)
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    end = time.monotonic() + duration if duration else None
+    try:
+        station.start()
+        while not stopping and (end is None or time.monotonic() < end):
+            station.step()
+    except zmq.ContextTerminated:
+        pass
+    finally:
+        print(json.dumps({"counters": station.housekeeping()}), file=out, flush=True)
+        station.close()
+    return 0
