@@ -1,7 +1,7 @@
 """COP-1 goodput through the real link emulator, at uplink frame error rates of 0, 1% and 10%.
 
-The emulator limits the uplink to a bandwidth and loses frames at the given rate; the flight link
-process runs FARM-1 and SDLS and executes every command; the ground sends LINK_TEST commands that fill
+The emulator limits the uplink to a bandwidth and loses frames at the given rate; the flight
+supervisor runs FARM-1 and SDLS and executes every command; the ground sends LINK_TEST commands that fill
 a TC frame (1017 octets, SDLS-protected, CLTU-encoded) as fast as FOP-1 allows. Goodput is the number
 of commands acknowledged by the CLCW per second, as a fraction of what a perfect protocol would carry
 through the same lossy link: (1 - FER) x link capacity, the capacity being the bandwidth over the CLTU
@@ -63,13 +63,14 @@ def _measure(fer: float, seed: int, workdir: Path, fop: FopSettings) -> float:
         group.start("link", "hil.cli", ["link", "--base-port", str(base), "--seed", str(seed),
                                         "--up-bandwidth", str(BANDWIDTH), "--up-loss", str(fer),
                                         "--up-queue-limit", "64"])
-        group.start("flight", "flight.cli", ["link", "--base-port", str(base), "--keys", str(keys),
-                                             "--state", str(workdir / "flight-link-state.json")])
+        mission = workdir / "zenith.toml"
+        mission.write_text(f'base_port = {base}\n[link]\nkeys_file = "keys.json"\n[flight]\nstate = "flight.db"\n')
+        group.start("flight", "flight.cli", ["run", "--config", str(mission)])
         ground = GroundLink(config, dictionary, ports.ground_uplink(), ports.ground_downlink())
         try:
             ground.start()
             if not ground.run_until(lambda: ground.sender.fop.state.value == 1, timeout=20):
-                raise RuntimeError("COP-1 did not synchronise with the flight link process")
+                raise RuntimeError("COP-1 did not synchronise with the flight supervisor")
             for i in range(FRAMES):
                 packet = encode_command(dictionary, "LINK_TEST", {"payload": bytes(PAYLOAD)}, seq_count=i)
                 ground.sender.send(packet, i)

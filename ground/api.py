@@ -83,8 +83,20 @@ class StationClient:
         args = {**(arguments or {}), **keyword_arguments}
         reply = self.control.call("send", name=command, arguments=args, at=at)
         result = CommandResult(reply["command_id"], command, scheduled_id=reply.get("scheduled_id"))
+        return self._follow(result, wait, timeout, on_stage)
+
+    def send_raw(self, packet: bytes, *, wait: str = "completed", timeout: float = 30.0) -> CommandResult:
+        """Uplink a TC packet as given, unchecked (benches, and commands this dictionary lacks)."""
+        if wait not in WAITS:
+            raise ValueError(f"wait must be one of {', '.join(WAITS)}")
+        reply = self.control.call("send_raw", packet=packet)
+        return self._follow(CommandResult(reply["command_id"], "RAW"), wait, timeout, None)
+
+    def _follow(self, result: CommandResult, wait: str, timeout: float,
+                on_stage: Callable[[Stage], None] | None) -> CommandResult:
         if wait == "none":
             return result
+        command = result.name
         deadline = time.monotonic() + timeout
         while True:
             stages = self.archive.stages(result.command_id)

@@ -24,7 +24,6 @@ from flight.link.vcdemux import VirtualChannelDemux
 from ground.iv_state import IvReservations, iv_state_path
 
 
-
 class GroundLink:
     def __init__(self, config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, downlink: Endpoint,
                  clock: Callable[[], float] = time.monotonic, sequence: SequenceCounter | None = None) -> None:

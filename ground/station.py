@@ -110,7 +110,25 @@ class Station:
                 raise StationError("at must be a mission time in seconds", "at")
             source = request.get("source", "operator")
             return {"ok": True, **self.send(name, arguments, str(source)[:32], at)}
+        if op == "send_raw":
+            packet = request.get("packet")
+            if not isinstance(packet, bytes) or len(packet) < 6:
+                raise StationError("send_raw needs a packet (bytes)", "packet")
+            return {"ok": True, "command_id": self.send_raw(packet, str(request.get("source", "raw"))[:32])}
         raise StationError(f"unknown op {op!r}", "op")
+
+    def send_raw(self, packet: bytes, source: str) -> int:
+        """Uplink a telecommand packet exactly as given, unchecked: for benches and for commands a newer
+        payload knows and this dictionary does not. Still authenticated by SDLS, still recorded."""
+        if len(packet) > self.link.sender.max_packet_length:
+            raise StationError(f"{len(packet)} octets do not fit a TC frame", "packet")
+        apid = ((packet[0] & 0x07) << 8) | packet[1]
+        seq = ((packet[2] & 0x3F) << 8) | packet[3]
+        command_id = self.archive.record_command("RAW", {"packet": packet}, apid, seq,
+                                                 int.from_bytes(request_id(packet), "big"), time.time(), source)
+        self.link.sender.send(packet, command_id)
+        self.counters.inc("raw_sent")
+        return command_id
 
     def status(self) -> dict[str, Any]:
         fop = self.link.sender.fop

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from flight.link.config import from_table
 from flight.link.errors import ConfigError
 from flight.link.transport import Endpoint
-from flight.link.config import from_table
 from flight.mission_config import MissionFile
 
 

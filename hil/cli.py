@@ -20,9 +20,9 @@ from flight.command_line import run_subcommand
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
 from hil.demo import add_demo_command
-from hil.stack import add_stack_command
 from hil.link.emulator import EmulatorConfig, LinkEndpoints, serve
 from hil.link.faults import FaultConfig, fault_settings, parse_setting
+from hil.stack import add_stack_command
 
 DIRECTIONS = {"up": "uplink (ground to flight)", "down": "downlink (flight to ground)"}
 FLAGS = {"passes": "pass"}  # option names that read better than the field name

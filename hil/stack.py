@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from flight.link.errors import ConfigError, ZenithError
+from flight.mission_config import load_mission
 from ground.api import StationClient
 from ground.control import StationUnavailable
 from ground.iv_state import new_key_file
-from flight.mission_config import load_mission
 from hil.link.presets import FAULT_PRESETS, fault_options
 from hil.ports import free_base_port
 from hil.process_group import ProcessGroup

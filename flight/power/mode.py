@@ -21,7 +21,11 @@ class PowerMode(enum.IntEnum):
 class PowerState:
     def __init__(self, db: StateDb) -> None:
         self.db = db
-        self.mode = PowerMode[db.get(MODE_KEY, PowerMode.BALANCED.name)]
+        self.load()
+
+    def load(self) -> None:
+        """Read the mode (at start, and after a failed command's savepoint)."""
+        self.mode = PowerMode[self.db.get(MODE_KEY, PowerMode.BALANCED.name)]
 
     def set(self, mode: PowerMode) -> None:
         """Inside a unit of work: the new mode is on disk with whatever caused it."""

@@ -92,6 +92,9 @@ class Dispatcher:
         self.modes = modes
         self.counters = Counters("cmd")
         self._handlers: dict[str, tuple[Handler, Check | None]] = {}
+        # Called after a failed handler's savepoint is rolled back: what services keep in memory
+        # must be read again from the database, or it would keep the failed command's effects.
+        self.reload: list[Callable[[], None]] = []
 
     def register(self, name: str, handler: Handler, check: Check | None = None) -> None:
         """Serve a dictionary command; ``check`` validates its arguments further, at acceptance."""
@@ -139,14 +142,16 @@ class Dispatcher:
             return self._fail(outcome, ref, "handler", "no handler on board")
         self.verifier.started(ref)
         context = CommandContext(ref, command, arguments, source, self.verifier)
+        telemetry = self.verifier.telemetry
+        mark = telemetry.mark()
         self.db.conn.execute("SAVEPOINT command")
         try:
             result = handler(context)
         except CommandFailed as exc:
-            self.db.conn.execute("ROLLBACK TO command")
+            self._roll_back(mark)
             return self._fail(outcome, ref, exc.field, exc.reason)
         except Exception as exc:  # a handler bug fails its command, never the supervisor
-            self.db.conn.execute("ROLLBACK TO command")
+            self._roll_back(mark)
             log.exception("handler of %s raised", command.name)
             return self._fail(outcome, ref, "handler", f"{type(exc).__name__}: {exc}")
         finally:
@@ -154,6 +159,13 @@ class Dispatcher:
         if result is not DEFERRED:
             self.complete(ref)
         return outcome
+
+    def _roll_back(self, mark: tuple[dict[int, int], int]) -> None:
+        """Undo a failed handler: its database changes, its telemetry (stored with them) and their counts."""
+        self.db.conn.execute("ROLLBACK TO command")
+        self.verifier.telemetry.rollback_to(mark)
+        for reload in self.reload:
+            reload()
 
     def complete(self, ref: RequestRef) -> None:
         self.counters.inc("completed")

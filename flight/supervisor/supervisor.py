@@ -81,9 +81,13 @@ class Supervisor:
         self.restarts = RestartRecord(db, lambda: params.get("health.restart_window"),
                                       lambda: params.get("health.max_restarts"))
         self.test = TestService(self.telemetry, self.events)
+        self.dispatcher.reload = [params.load, self.events.load, self.modes.load, self.power.load,
+                                  self.housekeeping.load, self.restarts.load]
         self._onboard_sequence = SequenceCounter()
         self._register_commands()
         self._restore_counters()
+        # Journaled before a kill, not yet run: they run first, and are counted as resumed.
+        self._interrupted = {entry.id for entry in self.journal.pending()}
         self.started = clock.now()
         self._loop_lag = 0.0
         self._boot()
@@ -136,6 +140,9 @@ class Supervisor:
         outcomes = []
         for entry in self.journal.pending():
             with self.unit():
+                if entry.id in self._interrupted:
+                    self._interrupted.discard(entry.id)
+                    self.dispatcher.counters.inc("resumed")
                 outcome = self.dispatcher.dispatch(entry.packet, entry.source)
                 self.journal.done(entry)
             outcomes.append(outcome)
@@ -175,7 +182,8 @@ class Supervisor:
                 values = self.sample()
                 for response in self.limits.check(values):
                     self._respond(response)
-                self.housekeeping.tick()
+                # The same sample: sampling again would report a loop lag the first one has taken.
+                self.housekeeping.tick(values)
             outcomes += self.run_journal()
         if self.events.due():
             with self.unit():
@@ -192,17 +200,20 @@ class Supervisor:
         self._loop_lag = max(self._loop_lag, seconds)
 
     def _feed_playback(self) -> None:
+        if self.mux.queued_octets(PLAYBACK_VC) == 0 and self.playback.finishing():
+            # Every packet handed to the playback channel is in a frame already: only now may the
+            # completion go (on the real-time channel, which would otherwise overtake the last packets).
+            with self.unit():
+                for ref, total in self.playback.finish():
+                    self.dispatcher.complete(RequestRef.unpack(ref))
+                    self.events.raise_event("PLAYBACK_FINISHED", packets=total)
         if self.mux.queued_octets(PLAYBACK_VC) >= PLAYBACK_ROOM or not self.playback.pending():
             return
         with self.unit():
             packets, progress = self.playback.take()
             for step in progress:
-                ref = RequestRef.unpack(step.ref)
-                if step.done:
-                    self.dispatcher.complete(ref)
-                    self.events.raise_event("PLAYBACK_FINISHED", packets=step.total)
-                elif step.sent // 100 > step.before // 100:
-                    self.verifier.progress(ref, step.sent // 100)
+                if not step.done and step.sent // 100 > step.before // 100:
+                    self.verifier.progress(RequestRef.unpack(step.ref), step.sent // 100)
         for packet in packets:
             self.mux.push(PLAYBACK_VC, packet)
 

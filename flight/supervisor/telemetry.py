@@ -57,6 +57,17 @@ class Telemetry:
         if state != self._saved:
             self.db.put(SEQUENCE_KEY, {str(apid): count for apid, count in state.items()})
 
+    def mark(self) -> tuple[dict[int, int], int]:
+        """Where this unit's telemetry stands: :meth:`rollback_to` returns here after a savepoint rollback."""
+        return self.sequence.state(), len(self._pending)
+
+    def rollback_to(self, mark: tuple[dict[int, int], int]) -> None:
+        """Forget the packets made since ``mark`` (their store rows went with the savepoint), and their counts."""
+        state, pending = mark
+        self.sequence = SequenceCounter(state)
+        del self._pending[pending:]
+        self.store.load()
+
     def committed(self) -> None:
         self._saved = self.sequence.state()
         pending, self._pending = self._pending, []

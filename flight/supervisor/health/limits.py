@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flight.counters import Counters
+from flight.dictionary.commands import check_arguments
 from flight.dictionary.model import Channel, Dictionary, Limits
-from flight.link.errors import ConfigError
+from flight.link.errors import CommandError, ConfigError
 from flight.supervisor.services.events import EventReporter
 
 
@@ -63,6 +64,7 @@ class LimitChecker:
         for response in responses:
             if response.channel not in known:
                 raise ConfigError(f"limit response on {response.channel!r}: no such telemetry channel")
+            _check_action(dictionary, response)
         self.responses = responses
         self.levels: dict[str, Level] = {}
         self.counters = Counters("health")
@@ -92,3 +94,18 @@ class LimitChecker:
                     self.events.raise_event("LIMIT_RESPONSE", channel=channel.name, action=response.action)
                     due.append(response)
         return due
+
+
+def _check_action(dictionary: Dictionary, response: LimitResponse) -> None:
+    """A response's command is checked now: found wanting when the limit is crossed, it would crash
+    the supervisor at every start, as the limit is crossed again."""
+    if response.action == "SAFE_MODE":
+        return
+    where = f"limit response on {response.channel!r}"
+    command = dictionary.command(response.action)
+    if command is None:
+        raise ConfigError(f"{where}: action {response.action!r} is neither SAFE_MODE nor a command")
+    try:
+        check_arguments(command, response.arguments)
+    except CommandError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

@@ -29,10 +29,14 @@ class Mode(enum.IntEnum):
 class Modes:
     def __init__(self, db: StateDb) -> None:
         self.db = db
-        self.mode = Mode[db.get(MODE_KEY, Mode.NOMINAL.name)]
-        self.hold: str | None = db.get(HOLD_KEY)  # why safe mode cannot be left yet
+        self.load()
         self.counters = Counters("health")
         self._safing: list[Callable[[str], None]] = []
+
+    def load(self) -> None:
+        """Read the mode and the hold (at start, and after a failed command's savepoint)."""
+        self.mode = Mode[self.db.get(MODE_KEY, Mode.NOMINAL.name)]
+        self.hold: str | None = self.db.get(HOLD_KEY)  # why safe mode cannot be left yet
 
     def on_safe(self, action: Callable[[str], None]) -> None:
         """Run ``action(reason)`` on every entry into safe mode (inside the entering unit of work)."""

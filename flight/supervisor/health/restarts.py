@@ -21,8 +21,12 @@ class RestartRecord:
         self.db = db
         self.window = window
         self.max_restarts = max_restarts
-        self.boots = int(db.get(BOOTS_KEY, 0))
+        self.load()
         self.counters = Counters("health")
+
+    def load(self) -> None:
+        """Read the boot count (at start, and after a failed command's savepoint)."""
+        self.boots = int(self.db.get(BOOTS_KEY, 0))
 
     def boot(self, now: float) -> int:
         """Inside a unit of work: record this start; the number of starts within the window."""

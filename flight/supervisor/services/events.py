@@ -44,10 +44,14 @@ class EventReporter:
         self.apid = apid
         self.flood_limit = flood_limit
         self.flood_window = flood_window
-        self.disabled: set[int] = set(db.get(DISABLED_KEY, []))
+        self.load()
         self.counters = Counters("events")
         self._windows: dict[int, _Window] = {}
         self.recent: list[tuple[str, dict[str, Any]]] = []  # for logs and tests; trimmed
+
+    def load(self) -> None:
+        """Read which events are disabled (at start, and after a failed command's savepoint)."""
+        self.disabled: set[int] = set(self.db.get(DISABLED_KEY, []))
 
     def raise_event(self, name: str, /, **arguments: Any) -> None:
         """Report an event (inside a unit of work), unless disabled or flooding."""

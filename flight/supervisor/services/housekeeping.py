@@ -34,20 +34,24 @@ class Housekeeping:
         self.apid = apid
         self.sample = sample
         self.counters = Counters("hk")
-        saved = db.get(STATE_KEY, {})
-        self.enabled = {r.sid: saved.get(str(r.sid), [r.enabled])[0] for r in dictionary.housekeeping}
-        self.interval = {r.sid: saved.get(str(r.sid), [r.enabled, r.interval])[1] for r in dictionary.housekeeping}
+        self.load()
         now = clock.now()
         self._due = {r.sid: now for r in dictionary.housekeeping}
+
+    def load(self) -> None:
+        """Read each structure's enabled flag and interval (at start, and after a failed command's savepoint)."""
+        saved = self.db.get(STATE_KEY, {})
+        reports = self.dictionary.housekeeping
+        self.enabled = {r.sid: saved.get(str(r.sid), [r.enabled])[0] for r in reports}
+        self.interval = {r.sid: saved.get(str(r.sid), [r.enabled, r.interval])[1] for r in reports}
 
     def due(self) -> bool:
         now = self.clock.now()
         return any(self.enabled[sid] and now >= at for sid, at in self._due.items())
 
-    def tick(self) -> None:
-        """Inside a unit of work: send the reports that are due."""
+    def tick(self, values: dict[str, Any] | None = None) -> None:
+        """Inside a unit of work: send the reports that are due (of ``values``, when already sampled)."""
         now = self.clock.now()
-        values: dict[str, Any] | None = None
         for report in self.dictionary.housekeeping:
             if self.enabled[report.sid] and now >= self._due[report.sid]:
                 values = values if values is not None else self.sample()

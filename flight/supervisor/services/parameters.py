@@ -27,15 +27,20 @@ class Parameters:
         self.db = db
         self.dictionary = dictionary
         self.counters = Counters("params")
-        self._values = {p.name: p.default for p in dictionary.parameters}
-        for name, text in db.conn.execute("SELECT name, value FROM parameters"):
-            parameter = dictionary.parameter(name)
+        self.load()
+
+    def load(self) -> None:
+        """Read the values from the database (at start, and after a failed command's savepoint)."""
+        values = {p.name: p.default for p in self.dictionary.parameters}
+        for name, text in self.db.conn.execute("SELECT name, value FROM parameters"):
+            parameter = self.dictionary.parameter(name)
             if parameter is None:
                 continue  # a parameter a newer dictionary dropped: ignore, keep the row
             try:
-                self._values[name] = parameter.type.check(json.loads(text), name)
+                values[name] = parameter.type.check(json.loads(text), name)
             except (ValueError, CommandError) as exc:
                 raise StorageError(f"stored parameter {name} is invalid: {exc}") from None
+        self._values = values
 
     def get(self, name: str) -> Any:
         return self._values[name]

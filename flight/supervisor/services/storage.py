@@ -4,8 +4,9 @@ The store is a bounded table in the state database: when it holds more than ``st
 the oldest go first (counted). Playback requests, by time range or by APID and sequence-count range
 (the ground's gap filling), become a persisted queue of store rows, fed to the playback virtual
 channel only while it has room, so that real-time data always goes first and a large playback
-never fills memory. A request reports progress every ``PROGRESS_EVERY`` packets and completes when
-its last packet has been handed to the downlink; a supervisor restarted mid-playback carries on.
+never fills memory. A request reports progress every ``PROGRESS_EVERY`` packets and completes once
+its last packet has gone down in a frame (not merely been queued: its completion report travels on the
+real-time channel, which would overtake it); a supervisor restarted mid-playback carries on.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ class OnboardStore:
         self.db = db
         self.max_packets = max_packets
         self.counters = Counters("store")
-        self._count = db.conn.execute("SELECT COUNT(*) FROM store").fetchone()[0]
+        self.load()
+
+    def load(self) -> None:
+        """Count the stored packets (at start, and after a failed command's savepoint)."""
+        self._count = self.db.conn.execute("SELECT COUNT(*) FROM store").fetchone()[0]
 
     def record(self, time: float, apid: int, seq: int, packet: bytes) -> None:
         self.db.conn.execute("INSERT INTO store (time, apid, seq, packet) VALUES (?, ?, ?, ?)",
@@ -130,9 +135,18 @@ class Playback:
             ref, before, total = self.db.conn.execute(
                 "SELECT ref, sent, total FROM playback_requests WHERE id = ?", (request,)).fetchone()
             step = PlaybackProgress(ref, before, before + n, total)
-            if step.done:
-                self.db.conn.execute("DELETE FROM playback_requests WHERE id = ?", (request,))
-            else:
-                self.db.conn.execute("UPDATE playback_requests SET sent = ? WHERE id = ?", (step.sent, request))
+            self.db.conn.execute("UPDATE playback_requests SET sent = ? WHERE id = ?", (step.sent, request))
             progress.append(step)
         return packets, progress
+
+    def finishing(self) -> bool:
+        """Whether a request has handed all its packets to the downlink and awaits :meth:`finish`."""
+        return self.db.conn.execute("SELECT 1 FROM playback_requests WHERE sent >= total LIMIT 1").fetchone() is not None
+
+    def finish(self) -> list[tuple[bytes, int]]:
+        """Inside a unit, once the playback channel has sent all it was given: the requests now complete
+        (``ref``, packets), taken off the queue."""
+        rows = self.db.conn.execute("SELECT id, ref, total FROM playback_requests WHERE sent >= total ORDER BY id"
+                                    ).fetchall()
+        self.db.conn.executemany("DELETE FROM playback_requests WHERE id = ?", [(row[0],) for row in rows])
+        return [(ref, total) for _, ref, total in rows]

@@ -1,0 +1,54 @@
+"""Judging a bench run from the records themselves: the flight's onboard store and the ground's archive.
+
+What a bench claims (every command ran once, the archive is complete) is checked here against the
+payload's own store, read-only after the run, not against what the ground believes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from flight.link.pus import parse_tm
+from flight.link.timecode import CucFormat
+from ground.archive import Archive
+
+COMPLETION = (1, 7)
+
+
+@dataclass(frozen=True, slots=True)
+class FlightRecord:
+    """What the payload stored: each packet as (apid, seq, time), and the completion reports per request ID."""
+
+    packets: frozenset[tuple[int, int, float]]
+    completions: Counter[bytes]
+    started_order: tuple[bytes, ...]  # request IDs in the order their completion reports were made
+
+    @classmethod
+    def read(cls, path: Path, time_format: CucFormat) -> FlightRecord:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            packets = set()
+            completions: Counter[bytes] = Counter()
+            order = []
+            for (raw,) in db.execute("SELECT packet FROM store ORDER BY id"):
+                tm = parse_tm(raw, time_format.length)
+                packets.add((tm.apid, tm.seq_count, round(time_format.decode(bytes(tm.timestamp)), 4)))
+                if (tm.service, tm.message_subtype) == COMPLETION:
+                    request = bytes(tm.source_data[:4])
+                    completions[request] += 1
+                    order.append(request)
+        finally:
+            db.close()
+        return cls(frozenset(packets), completions, tuple(order))
+
+    def missing_from(self, archive: Archive) -> set[tuple[int, int, float]]:
+        """Packets the payload made before the newest one the archive holds, that the archive lacks.
+
+        Later ones were still on their way when the run stopped: not holes.
+        """
+        archived = {(apid, seq, round(t, 4)) for apid, seq, t in archive.query("SELECT apid, seq, time FROM packets")}
+        newest = max((t for _, _, t in archived), default=0.0)
+        return {p for p in self.packets if p[2] <= newest} - archived
