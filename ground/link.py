@@ -24,6 +24,9 @@ from flight.link.vcdemux import VirtualChannelDemux
 from ground.iv_state import IvReservations, iv_state_path
 
 
+PUMP_BURST = 64
+
+
 class GroundLink:
     def __init__(self, config: LinkConfig, dictionary: Dictionary, uplink: Endpoint, downlink: Endpoint,
                  clock: Callable[[], float] = time.monotonic, sequence: SequenceCounter | None = None) -> None:
@@ -64,6 +67,7 @@ class GroundLink:
     def pump(self, timeout: float = 0.01) -> None:
         """Move frames both ways: downlink frames feed FOP-1 their CLCWs, then the uplink drains."""
         raw = self.rx.recv(timeout)
+        taken = 0
         while raw is not None:
             try:
                 result = self.demux.feed(raw)
@@ -76,7 +80,9 @@ class GroundLink:
                 self.counters.inc("tm_packets", len(result.packets))
                 if result.clcw is not None:
                     self.sender.on_clcw(result.clcw)
-            raw = self.rx.recv(0)
+            taken += 1
+            # Bounded: a busy downlink must not starve the uplink and the rest of the loop.
+            raw = self.rx.recv(0) if taken < PUMP_BURST else None
         self.sender.poll()
         for frame in self.sender.take_frames():
             self.tx.send(frame)

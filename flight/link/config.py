@@ -101,11 +101,11 @@ class TmSettings:
     frame_length: int = 1115
     fecf: bool = True
     ocf: bool = True
-    frame_interval: float = 0.05  # seconds between frames when idle: keeps the CLCW fresh
+    # The downlink's pace (frames per second, idle interval) is the payload's alone: the on-board
+    # parameters link.tm_frame_rate and link.tm_frame_interval.
 
     def __post_init__(self) -> None:
-        _require({"frame_length (14..2048)": 14 <= self.frame_length <= 2048,
-                  "frame_interval (> 0)": self.frame_interval > 0}, "tm")
+        _require({"frame_length (14..2048)": 14 <= self.frame_length <= 2048}, "tm")
 
 
 DEFAULT_ASSOCIATION = SecurityAssociation(spi=1, key_id="tc-0", virtual_channel_ids=(0,))

@@ -2,7 +2,8 @@
 
 One thread does everything, in a loop: frames from the uplink, heartbeats, the services' clock
 ticks, and downlink frames (after every uplink burst so FOP-1 hears the CLCW at once, whenever
-telemetry is queued, and otherwise every ``tm.frame_interval`` seconds to keep the CLCW fresh).
+telemetry is queued, and otherwise every ``link.tm_frame_interval`` seconds to keep the CLCW fresh), never faster than
+``link.tm_frame_rate``.
 A watchdog thread resets the process if the loop stalls. Journaled commands a kill interrupted
 run first, before anything new is heard.
 """
@@ -28,6 +29,7 @@ from flight.supervisor.state_db import StateDb
 from flight.supervisor.supervisor import Supervisor
 
 MAX_WAIT = 0.05  # the loop turns at least this often, for the schedule and housekeeping
+BURST = 32  # uplink units taken per turn: a flood on the uplink cannot starve the rest of the loop
 
 
 def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float | None = None,
@@ -61,27 +63,34 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
           f"state {state_path}", file=out, flush=True)
     watchdog = Watchdog(settings.watchdog)
     watchdog.start()
-    interval = link.tm.frame_interval
+    parameters = supervisor.parameters
     end = time.monotonic() + duration if duration else None
-    next_frame = time.monotonic()
+    next_frame = next_data = time.monotonic()
     try:
         for outcome in supervisor.run_journal():  # what a kill interrupted, before anything new
             show(outcome)
         while not stopping and (end is None or time.monotonic() < end):
-            raw = rx.recv(min(MAX_WAIT, max(0.0, next_frame - time.monotonic())))
+            wake = next_data if supervisor.mux.has_data() else next_frame
+            raw = rx.recv(min(MAX_WAIT, max(0.0, wake - time.monotonic())))
             began = time.monotonic()
             heard = raw is not None
+            taken = 0
             while raw is not None:
                 for outcome in supervisor.on_uplink(raw):
                     show(outcome)
-                raw = rx.recv(0)
+                taken += 1
+                raw = rx.recv(0) if taken < BURST else None
             if beats is not None:
                 _take_heartbeats(beats, supervisor)
             for outcome in supervisor.tick():
                 show(outcome)
-            if heard or supervisor.mux.has_data() or time.monotonic() >= next_frame:
+            now = time.monotonic()
+            # Data goes down at the downlink's rate; with nothing to send, a frame now and then keeps
+            # the CLCW fresh; and one right after an uplink burst tells FOP-1 at once what arrived.
+            if now >= next_data and (heard or supervisor.mux.has_data() or now >= next_frame):
                 tx.send(supervisor.next_frame())
-                next_frame = time.monotonic() + interval
+                next_data = now + 1.0 / parameters.get("link.tm_frame_rate")
+                next_frame = now + parameters.get("link.tm_frame_interval")
             supervisor.note_loop(time.monotonic() - began)
             watchdog.pet()
     finally:

@@ -33,6 +33,8 @@ DICTIONARY = load_dictionary()
 TIME = DICTIONARY.mission.tm_time
 FAULTS = {"loss": "0.1", "duplicate": "0.05", "reorder": "0.1", "delay": "0.003", "jitter": "0.003"}
 QUICK_GROUND = "gap_settle = 1.0\ngap_retry = 8.0\nlos_after = 1.5\n"
+# COP-1 sized for this bench link (milliseconds of round trip), as a mission would size it for its own.
+BENCH_FOP = "[link.fop]\nwindow = 5\nt1 = 0.2\n"
 
 
 def _record(stack: Stack) -> FlightRecord:
@@ -61,7 +63,7 @@ def _wait_gapless(gs: StationClient, timeout: float) -> None:
 
 def test_a_thousand_commands_run_exactly_once_in_order_through_faults_and_an_outage(tmp_path: Path) -> None:
     faults = {**FAULTS, "pass": "0:6,10:100000"}  # one loss of signal, from 6 s to 10 s
-    options = StackOptions(out=tmp_path, faults=faults, seed=3, ground_toml=QUICK_GROUND)
+    options = StackOptions(out=tmp_path, faults=faults, seed=3, ground_toml=QUICK_GROUND, link_toml=BENCH_FOP)
     with Stack(options) as stack, stack.client() as gs:
         ids = []
         for i in range(1000):

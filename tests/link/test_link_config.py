@@ -57,7 +57,6 @@ timeout_type = 1
 frame_length = 512
 fecf = false
 ocf = true
-frame_interval = 0.25
 
 [[sdls.associations]]
 spi = 1
@@ -112,7 +111,7 @@ def test_every_table(tmp_path: Path) -> None:
         TcChannel(vcid=0, farm_window=20, farm_buffer=8), TcChannel(vcid=3, segmented=True, farm_window=14)))
     assert config.fop == FopSettings(vcid=3, window=7, t1=2.0, transmission_limit=3, timeout_type=1)
     assert isinstance(config.fop.t1, float)
-    assert config.tm == TmSettings(frame_length=512, fecf=False, ocf=True, frame_interval=0.25)
+    assert config.tm == TmSettings(frame_length=512, fecf=False, ocf=True)
     first, second = config.sdls.associations
     assert first == SecurityAssociation(1, "tc-0", (0,))
     assert second == SecurityAssociation(9, "tc-3", (3,), ServiceType.AUTHENTICATION, 12, 12, 4, 2, 8,
@@ -158,7 +157,7 @@ ERRORS = [
     ("[fop]\nwindow = 1.5", "fop.window: expected int, got float"),
     ("[fop]\nt2 = 1", "fop.t2: unknown key"),
     ("[tm]\nframe_length = '1115'", "tm.frame_length: expected int"),
-    ("[tm]\nframe_interval = 2024-01-01", "tm.frame_interval: expected float, got date"),
+    ("[tm]\nframe_length = 2024-01-01", "tm.frame_length: expected int, got date"),
     ("[tm]\nocf = [true]", "tm.ocf: expected bool, got list"),
     ("[sdls]\nkeys = 1", "sdls.keys: unknown key"),
     ("[sdls]\nassociations = {}", "sdls.associations: expected an array"),

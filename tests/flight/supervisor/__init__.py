@@ -1,0 +1,1 @@
+"""Tests of the payload supervisor (flight/supervisor), one module per module."""
