@@ -114,7 +114,9 @@ class Dispatcher:
         except LinkError as exc:
             apid = ((packet[0] & 0x07) << 8 | packet[1]) if len(packet) >= 2 else 0
             if len(packet) >= 4:  # a request ID can still be read: tell the ground what became of it
-                self._reject(RequestRef(bytes(packet[:4]), apid, 0), FailureCode.MALFORMED_PACKET, exc.field,
+                # ... on the mission's own APID: the garbage's may be idle (0x7FF) or one nobody reads.
+                core = self.dictionary.mission.apids.get("core", 0)
+                self._reject(RequestRef(bytes(packet[:4]), core, 0), FailureCode.MALFORMED_PACKET, exc.field,
                              "?", str(exc))
             else:
                 self.counters.inc("rejected")

@@ -44,7 +44,8 @@ REALTIME_VC = 0
 LINK_KEY = "link.state"
 COUNTERS_KEY = "counters"
 PLAYBACK_ROOM = 8 * 1024  # feed playback only while its virtual channel holds less than this
-ONBOARD_SOURCE_ID = 1  # PUS source ID of telecommands the supervisor makes itself (health responses)
+ONBOARD_SOURCE_ID = 1
+LIMIT_PERIOD = 1.0  # real seconds between limit checks  # PUS source ID of telecommands the supervisor makes itself (health responses)
 
 
 class Supervisor:
@@ -90,6 +91,7 @@ class Supervisor:
         self._interrupted = {entry.id for entry in self.journal.pending()}
         self.started = clock.now()
         self._loop_lag = 0.0
+        self._next_limit_check = 0.0
         self._boot()
 
     # --- units of work --------------------------------------------------------------------------
@@ -177,13 +179,16 @@ class Supervisor:
             with self.unit():
                 for process, silence, timeout in silent:
                     self.events.raise_event("HEARTBEAT_MISSED", process=process, silence=silence, timeout=timeout)
-        if self.housekeeping.due():
+        limits_due = self.monotonic() >= self._next_limit_check
+        if limits_due or self.housekeeping.due():
             with self.unit():
                 values = self.sample()
-                for response in self.limits.check(values):
-                    self._respond(response)
-                # The same sample: sampling again would report a loop lag the first one has taken.
-                self.housekeeping.tick(values)
+                if limits_due:  # on their own period: disabling housekeeping must not blind the limits
+                    self._next_limit_check = self.monotonic() + LIMIT_PERIOD
+                    for response in self.limits.check(values):
+                        self._respond(response)
+                if self.housekeeping.tick(values):
+                    self._loop_lag = 0.0  # reported: the next report covers the loop from here
             outcomes += self.run_journal()
         if self.events.due():
             with self.unit():
@@ -234,7 +239,7 @@ class Supervisor:
         """Every telemetry channel's current value: the counters, and the state gauges."""
         values: dict[str, Any] = dict(self.counters())
         farm = next(iter(self.receiver.farms.values()))
-        lag, self._loop_lag = self._loop_lag, 0.0
+        lag = self._loop_lag
         now = self.clock.now()
         values.update({
             "farm.v_r": farm.v_r, "farm.state": farm.state.name,

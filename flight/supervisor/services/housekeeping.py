@@ -49,14 +49,18 @@ class Housekeeping:
         now = self.clock.now()
         return any(self.enabled[sid] and now >= at for sid, at in self._due.items())
 
-    def tick(self, values: dict[str, Any] | None = None) -> None:
-        """Inside a unit of work: send the reports that are due (of ``values``, when already sampled)."""
+    def tick(self, values: dict[str, Any] | None = None) -> bool:
+        """Inside a unit of work: send the reports that are due (of ``values``, when already sampled);
+        whether any went."""
         now = self.clock.now()
+        sent = False
         for report in self.dictionary.housekeeping:
             if self.enabled[report.sid] and now >= self._due[report.sid]:
                 values = values if values is not None else self.sample()
                 self._send(report, values)
                 self._due[report.sid] = now + self.interval[report.sid]
+                sent = True
+        return sent
 
     def _send(self, report: HousekeepingReport, values: dict[str, Any]) -> None:
         self.telemetry.emit(self.apid, 3, 25, pack_report(report, values))

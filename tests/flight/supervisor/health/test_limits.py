@@ -124,3 +124,15 @@ def test_a_command_response_runs_through_the_journal_once(make_harness: Callable
     assert (outcome.name, outcome.source, outcome.failure) == ("EVENT_DISABLE", "health", None)
     assert harness.supervisor.events.disabled == {1}
     assert [o for o in harness.advance(2.0) if o.source == "health"] == []
+
+
+def test_limits_are_checked_with_housekeeping_disabled(harness: Harness) -> None:
+    for sid in (1, 2):
+        harness.ok("HK_DISABLE", {"report": sid})
+    for _ in range(11):  # cmd.rejected has a warning limit of 10
+        harness.uplink(harness.command("PARAM_SET", {"name": "no.such.parameter", "value": 1}))
+    harness.downlink()
+    harness.mono += 2.0  # past the limit-check period (real time)
+    harness.advance(0.1)
+    raised = events(harness.downlink())
+    assert ("LIMIT_WARNING", {"channel": "cmd.rejected", "value": 11.0, "limit": 10.0}) in raised
