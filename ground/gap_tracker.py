@@ -21,7 +21,10 @@ remembered, so that realtime jumping over it does not report it missing.
 When the realtime count passes a count still missing from 16384 packets ago, that old hole can no
 longer be told from the new packet and is dropped (``expired``). The state lives in the archive's
 ``gap_next``, ``gap_missing`` and ``gap_ahead`` tables, written once per observed batch, so a
-restarted station still knows what to ask for.
+restarted station still knows what to ask for. With it goes the ID of the last archived packet
+observed (``state`` key ``gap_tracker.observed_through``): a station killed between storing a batch
+and observing it catches up on start, instead of taking those packets for lost and asking forever
+for a playback whose packets, duplicates by then, would never be new again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from ground.archive import Archive
 
 MAX_GAP = 4096  # the largest jump taken for lost packets rather than a resynchronisation
 MAX_LATE = 4096  # how far behind a realtime packet may arrive and still be taken for a late one
+REALTIME_VC = 0  # the virtual channel of realtime telemetry (playback comes on VC 1)
+_OBSERVED_THROUGH = "gap_tracker.observed_through"
 _M = SEQUENCE_COUNT_MODULO
 
 
@@ -68,8 +73,16 @@ class _Missing:
 
 
 class GapTracker:
-    def __init__(self, archive: Archive) -> None:
+    """The missing counts of every APID, kept in ``archive``.
+
+    Counters (``gaps.``): ``found`` and ``filled`` count sequence counts, ``resyncs`` the restarts of
+    an APID's count, ``expired`` holes dropped a lap old, ``abandoned`` counts given up with
+    :meth:`forget`, ``caught_up`` packets observed on start (see the module docstring).
+    """
+
+    def __init__(self, archive: Archive, realtime_vc: int = REALTIME_VC) -> None:
         self.archive = archive
+        self.realtime_vc = realtime_vc
         self.counters = Counters("gaps")
         self._next: dict[int, int] = {}
         self._missing: dict[int, dict[int, _Missing]] = {}
@@ -80,6 +93,7 @@ class GapTracker:
         self._dirty_missing: set[tuple[int, int]] = set()
         self._dirty_ahead: set[tuple[int, int]] = set()
         self._load()
+        self._catch_up()
 
     def _load(self) -> None:
         self._next = dict(self.archive.query("SELECT apid, next FROM gap_next"))
@@ -88,6 +102,17 @@ class GapTracker:
             self._missing.setdefault(apid, {})[seq] = _Missing(found, requested, attempts)
         for apid, seq in self.archive.query("SELECT apid, seq FROM gap_ahead"):
             self._ahead.setdefault(apid, set()).add(seq)
+
+    def _catch_up(self) -> None:
+        """Observe the packets archived after the last observed batch, as they were received."""
+        rows = self.archive.query("SELECT apid, seq, vcid, received FROM packets WHERE id > ? ORDER BY id",
+                                  (self.archive.get_state(_OBSERVED_THROUGH, 0),))
+        for apid, seq, vcid, received in rows:
+            self._observe(apid, seq, vcid == self.realtime_vc, received)
+        if rows:
+            self.counters.inc("caught_up", len(rows))
+        if rows and not self.archive.readonly:  # a reader (a CLI showing gaps) catches up in memory only
+            self._save(observed=True)
 
     # --- observing ------------------------------------------------------------------------------
 
@@ -101,11 +126,14 @@ class GapTracker:
         Feed it the packets the archive stored for the first time: a duplicate brings nothing new.
         """
         for apid, seq, realtime in packets:
-            if realtime:
-                self._realtime(apid, seq, now)
-            else:
-                self._playback(apid, seq)
-        self._save()
+            self._observe(apid, seq, realtime, now)
+        self._save(observed=True)
+
+    def _observe(self, apid: int, seq: int, realtime: bool, now: float) -> None:
+        if realtime:
+            self._realtime(apid, seq, now)
+        else:
+            self._playback(apid, seq)
 
     def _realtime(self, apid: int, seq: int, now: float) -> None:
         expected = self._next.get(apid)
@@ -226,14 +254,25 @@ class GapTracker:
     def missing_count(self) -> int:
         return sum(len(missing) for missing in self._missing.values())
 
+    def expect(self, apid: int, count: int) -> bool:
+        """Take ``count`` as the next realtime count of an APID not seen yet (a new payload counts
+        from 0), so that packets lost before the first one to arrive are found too; without it the
+        first arrival can only resynchronise. False, changing nothing, once the APID is tracked."""
+        if apid in self._next:
+            return False
+        self._set_next(apid, count % _M)
+        self._save()
+        return True
+
     def expected(self, apid: int) -> int | None:
         """The next realtime count expected for ``apid``; None before its first realtime packet."""
         return self._next.get(apid)
 
     # --- persistence ----------------------------------------------------------------------------
 
-    def _save(self) -> None:
-        if not (self._dirty_next or self._dirty_missing or self._dirty_ahead):
+    def _save(self, observed: bool = False) -> None:
+        """Write what changed; ``observed``: the archive's packets so far have all been observed."""
+        if not (observed or self._dirty_next or self._dirty_missing or self._dirty_ahead):
             return
         upsert_missing, delete_missing = [], []
         for apid, seq in self._dirty_missing:
@@ -252,6 +291,11 @@ class GapTracker:
                              "VALUES (?, ?, ?, ?, ?)", upsert_missing)
             conn.executemany("DELETE FROM gap_ahead WHERE apid = ? AND seq = ?", delete_ahead)
             conn.executemany("INSERT OR IGNORE INTO gap_ahead (apid, seq) VALUES (?, ?)", upsert_ahead)
+            if observed:
+                # The station observes each batch right after storing it, so the newest packet is the
+                # last one observed; read under the write lock, no batch can slip in between.
+                conn.execute("INSERT OR REPLACE INTO state (key, value) SELECT ?, coalesce(max(id), 0) FROM packets",
+                             (_OBSERVED_THROUGH,))
         self._dirty_next.clear()
         self._dirty_missing.clear()
         self._dirty_ahead.clear()

@@ -23,7 +23,6 @@ from flight.link.uplink_sender import SenderEvent, UplinkSender
 from flight.link.vcdemux import VirtualChannelDemux
 from ground.iv_state import IvReservations, iv_state_path
 
-
 PUMP_BURST = 64
 
 

@@ -58,6 +58,15 @@ class Station:
             raise
         self.in_contact = False
         self._next_gap_check = 0.0
+        # A payload counts each APID from 0: on a fresh archive, packets lost before the first one
+        # heard are holes too, not history from before the station existed.
+        for apid in dictionary.mission.apids.values():
+            if not self.archive.query("SELECT 1 FROM packets WHERE apid = ? LIMIT 1", (apid,)):
+                self.tracker.expect(apid, 0)
+        # Wake on whichever comes first: a downlink frame or an operator's request.
+        self._poller = zmq.Poller()
+        self._poller.register(self.link.rx.socket, zmq.POLLIN)
+        self._poller.register(self.control.socket, zmq.POLLIN)
 
     def _sequence(self) -> SequenceCounter:
         """Carry on each APID's TC sequence count from the command history."""
@@ -139,7 +148,9 @@ class Station:
     # --- the loop -------------------------------------------------------------------------------
 
     def step(self, timeout: float = 0.01) -> None:
-        self.link.pump(timeout)
+        self._poller.poll(int(timeout * 1000))
+        self.control.serve_pending()  # first, so that a command just asked for leaves in this step
+        self.link.pump(0)
         received = self.link.take_received()
         if received:
             result = self.archive.ingest(received, time.time())
@@ -150,7 +161,6 @@ class Station:
         self._watch_contact()
         if self.settings.gap_fill and self.in_contact:
             self._fill_gaps()
-        self.control.serve_pending()
 
     def _watch_contact(self) -> None:
         heard = self.link.last_heard
