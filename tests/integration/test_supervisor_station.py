@@ -239,3 +239,38 @@ def test_an_event_flood_is_suppressed_and_counted(tmp_path: Path) -> None:
         assert len(sent) == 20
         assert gs.await_tlm("events.suppressed", lambda n: n >= 480, timeout=10) >= 480
         stack.stop()
+
+
+def test_a_silent_managed_process_is_reported_and_its_return_too(tmp_path: Path) -> None:
+    import msgpack
+    import zmq
+
+    with Stack(StackOptions(out=tmp_path)) as stack, stack.client() as gs:
+        ctx = zmq.Context()
+        worker = FrameSender(ctx, stack.mission.ports.heartbeats(), "worker")
+        for _ in range(5):
+            worker.send(msgpack.packb({"process": "worker", "timeout": 1.0}))
+            time.sleep(0.1)
+        missed = gs.assert_event("HEARTBEAT_MISSED", timeout=15, process="worker")
+        assert missed.arguments["timeout"] == 1.0 and missed.arguments["silence"] > 1.0
+        worker.send(b"\xc1 not msgpack")  # garbage on the heartbeat socket: counted, not fatal
+        worker.send(msgpack.packb({"process": "worker"}))
+        gs.assert_event("HEARTBEAT_RESTORED", timeout=15, after_id=missed.id, process="worker")
+        worker.close()
+        ctx.term()
+        assert gs.send("PING").ok  # the supervisor is still there
+        stack.stop()
+
+
+def test_time_tags_come_from_the_scaled_spacecraft_clock(tmp_path: Path) -> None:
+    with Stack(StackOptions(out=tmp_path, clock_rate=60.0)) as stack, stack.client() as gs:
+        gs.send("PING")
+        mission_now = gs.await_tlm("clock.time", timeout=15)
+        assert gs.await_tlm("clock.rate", timeout=15) == 60.0
+        # Ten spacecraft minutes ahead: a few real seconds on this clock.
+        result = gs.send("NOOP", at=mission_now + 600.0, timeout=30)
+        assert result.scheduled_id is not None
+        _wait_complete(gs, [result.scheduled_id], timeout=60)
+        release = gs.archive.stages(result.scheduled_id)[-1].time
+        assert release >= mission_now + 600.0
+        stack.stop()
