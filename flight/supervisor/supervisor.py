@@ -45,6 +45,7 @@ LINK_KEY = "link.state"
 COUNTERS_KEY = "counters"
 PLAYBACK_ROOM = 8 * 1024  # feed playback only while its virtual channel holds less than this
 ONBOARD_SOURCE_ID = 1
+ONBOARD_SEQUENCE_KEY = "onboard.sequence"
 LIMIT_PERIOD = 1.0  # real seconds between limit checks  # PUS source ID of telecommands the supervisor makes itself (health responses)
 
 
@@ -84,7 +85,9 @@ class Supervisor:
         self.test = TestService(self.telemetry, self.events)
         self.dispatcher.reload = [params.load, self.events.load, self.modes.load, self.power.load,
                                   self.housekeeping.load, self.restarts.load]
-        self._onboard_sequence = SequenceCounter()
+        # The supervisor's own telecommands (health responses) keep their counts across restarts, so
+        # their request IDs, and the reports about them, stay distinct.
+        self._onboard_sequence = SequenceCounter({int(a): n for a, n in db.get(ONBOARD_SEQUENCE_KEY, {}).items()})
         self._register_commands()
         self._restore_counters()
         # Journaled before a kill, not yet run: they run first, and are counted as resumed.
@@ -228,6 +231,7 @@ class Supervisor:
             return
         packet = encode_command(self.dictionary, response.action, response.arguments,
                                 seq_count=self._onboard_sequence.next(self.apid), source_id=ONBOARD_SOURCE_ID)
+        self.db.put(ONBOARD_SEQUENCE_KEY, {str(a): n for a, n in self._onboard_sequence.state().items()})
         self.journal.add(packet, "health", self.clock.now())
 
     # --- downlink and housekeeping --------------------------------------------------------------

@@ -106,7 +106,7 @@ def reject(harness: Harness, times: int) -> None:
 def test_the_supervisor_enters_safe_mode_once_on_a_limit_response(make_harness: Callable[..., Harness]) -> None:
     harness = make_harness(responses=(LimitResponse("cmd.rejected", "warning", "SAFE_MODE"),))
     reject(harness, 11)  # cmd.rejected's warning limit is 10
-    assert harness.supervisor.modes.mode is Mode.NOMINAL  # limits are checked with housekeeping
+    assert harness.supervisor.modes.mode is Mode.NOMINAL  # limits are checked on their period, not at once
     harness.advance(2.0)
     assert harness.supervisor.modes.mode is Mode.SAFE
     for _ in range(3):
@@ -136,3 +136,14 @@ def test_limits_are_checked_with_housekeeping_disabled(harness: Harness) -> None
     harness.advance(0.1)
     raised = events(harness.downlink())
     assert ("LIMIT_WARNING", {"channel": "cmd.rejected", "value": 11.0, "limit": 10.0}) in raised
+
+
+def test_the_supervisors_own_commands_keep_distinct_counts_across_restarts(make_harness: Callable[..., Harness]
+                                                                           ) -> None:
+    noop = LimitResponse("cmd.rejected", "warning", "NOOP")
+    harness = make_harness(responses=(noop,))
+    reject(harness, 11)
+    [first] = [o for o in harness.advance(0.0) if o.source == "health"]
+    harness.restart()  # the restarted checker finds the channel beyond its limit again, and responds again
+    [second] = [o for o in harness.advance(0.0) if o.source == "health"]
+    assert second.sequence_count == first.sequence_count + 1
