@@ -15,8 +15,8 @@ to the bench ports around ``base_port`` (the ``hil link`` emulator's layout). Ex
     source = "scaled"       # real (default) or scaled
     rate = 60.0             # an orbit in about 1.5 minutes
     [[flight.responses]]
-    channel = "health.loop_lag_ms"
-    level = "critical"
+    channel = "health.loop_lag_ms"   # a response needs a limit of its level in the dictionary
+    level = "warning"
     action = "SAFE_MODE"
 
     [ground]
@@ -36,8 +36,10 @@ from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
 from flight.supervisor.clock import Clock, RealClock, ScaledClock
 from flight.supervisor.health.limits import LimitResponse
+from flight.supervisor.state_db import StateDb
 
 DEFAULT_BASE_PORT = 5550
+CLOCK_KEY = "clock.scaled"
 SECTIONS = ("base_port", "host", "link", "flight", "ground")
 
 
@@ -46,7 +48,7 @@ class ClockSettings:
     source: str = "real"  # real, or scaled: start + rate × (wall − anchor)
     rate: float = 1.0
     start: float = 0.0  # mission time at the anchor; 0: the anchor itself
-    anchor: float = 0.0  # wall time the scaled clock counts from; 0: when the process starts
+    anchor: float = 0.0  # wall time the scaled clock counts from; 0: the supervisor's first start
 
     def __post_init__(self) -> None:
         if self.source not in ("real", "scaled"):
@@ -54,11 +56,21 @@ class ClockSettings:
         if not 0 < self.rate <= 1e6:
             raise ConfigError(f"flight.clock.rate: {self.rate} out of (0, 1e6]")
 
-    def build(self) -> Clock:
+    def build(self, db: StateDb | None = None) -> Clock:
+        """The clock; a scaled one without an anchor takes its first start's, kept in ``db`` so that a
+        restarted supervisor carries on the same mission time instead of starting it over."""
         if self.source == "real":
             return RealClock()
-        anchor = self.anchor or time.time()
-        return ScaledClock(self.start or anchor, anchor, self.rate)
+        anchor, start = self.anchor, self.start
+        if not anchor:
+            saved = db.get(CLOCK_KEY) if db is not None else None
+            if saved is None or saved.get("rate") != self.rate:
+                now = time.time()
+                saved = {"anchor": now, "start": start or now, "rate": self.rate}
+                if db is not None:
+                    db.put(CLOCK_KEY, saved)
+            anchor, start = saved["anchor"], saved["start"]
+        return ScaledClock(start or anchor, anchor, self.rate)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -26,9 +26,10 @@ from flight.link.pus import parse_tc
 from flight.supervisor.health.modes import Modes
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.state_db import StateDb
-from flight.supervisor.verification import FailureCode, RequestRef, Verifier
+from flight.supervisor.verification import QUIET, FailureCode, RequestRef, Verifier
 
 log = logging.getLogger(__name__)
+ONBOARD_SOURCES = frozenset({"health"})  # commands the supervisor makes itself: reported by events, not PUS 1
 
 
 class CommandFailed(Exception):
@@ -121,14 +122,21 @@ class Dispatcher:
             else:
                 self.counters.inc("rejected")
             return Outcome(apid, 0, None, source, failure=FailureCode.MALFORMED_PACKET, reason=str(exc))
-        ref = RequestRef(RequestId.from_pus_tc(tc).pack(), tc.apid, tc.pus_tc_sec_header.ack_flags)
+        quiet = QUIET if source in ONBOARD_SOURCES else 0
+        ref = RequestRef(RequestId.from_pus_tc(tc).pack(), tc.apid, tc.pus_tc_sec_header.ack_flags | quiet)
         try:
             decoded = decode_app_data(self.dictionary, tc.service, tc.message_subtype, tc.app_data)
+            if decoded.command.apid != tc.apid:
+                # Addressed to another application: not ours to run, and its reports would go out on
+                # an APID nobody reads (0x7FF is idle); the refusal goes on the command's own.
+                ref = replace(ref, apid=decoded.command.apid)
+                raise CommandError("apid", f"{decoded.command.name} is served on APID {decoded.command.apid}, "
+                                           f"not {tc.apid}")
             handler, check = self._handlers.get(decoded.command.name, (None, None))
             if check is not None:
                 check(decoded.command, decoded.arguments)
         except CommandError as exc:
-            code = FailureCode.UNKNOWN_COMMAND if exc.field == "opcode" else FailureCode.BAD_ARGUMENT
+            code = FailureCode.UNKNOWN_COMMAND if exc.field in ("opcode", "apid") else FailureCode.BAD_ARGUMENT
             self._reject(ref, code, exc.field, f"PUS {tc.service},{tc.message_subtype}", str(exc))
             return Outcome(tc.apid, tc.seq_count, None, source, failure=code, reason=str(exc))
         command, arguments = decoded.command, decoded.arguments

@@ -40,7 +40,7 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     state_path = mission.resolve(settings.state)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     db = StateDb(state_path)
-    supervisor = Supervisor(link, dictionary, db, settings.clock.build(), sdls, settings.responses)
+    supervisor = Supervisor(link, dictionary, db, settings.clock.build(db), sdls, settings.responses)
     ctx = zmq.Context()
     rx = FrameReceiver(ctx, mission.endpoint(settings.uplink, mission.ports.flight_uplink()), "radio_up")
     tx = FrameSender(ctx, mission.endpoint(settings.downlink, mission.ports.flight_downlink()), "radio_down")
@@ -93,6 +93,7 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
                 next_frame = now + parameters.get("link.tm_frame_interval")
             supervisor.note_loop(time.monotonic() - began)
             watchdog.pet()
+        supervisor.stop()  # reached only by a deliberate stop: a crash is a restart next time
     finally:
         watchdog.stop()
         print(json.dumps({"counters": supervisor.counters()}), file=out, flush=True)

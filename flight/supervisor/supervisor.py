@@ -46,7 +46,8 @@ COUNTERS_KEY = "counters"
 PLAYBACK_ROOM = 8 * 1024  # feed playback only while its virtual channel holds less than this
 ONBOARD_SOURCE_ID = 1
 ONBOARD_SEQUENCE_KEY = "onboard.sequence"
-LIMIT_PERIOD = 1.0  # real seconds between limit checks  # PUS source ID of telecommands the supervisor makes itself (health responses)
+LIMIT_PERIOD = 1.0  # real seconds between limit checks
+COUNTER_SAVE_PERIOD = 1.0  # real seconds a count of a refused frame may wait for the next unit  # PUS source ID of telecommands the supervisor makes itself (health responses)
 
 
 class Supervisor:
@@ -95,6 +96,7 @@ class Supervisor:
         self.started = clock.now()
         self._loop_lag = 0.0
         self._next_limit_check = 0.0
+        self._last_unit = monotonic()
         self._boot()
 
     # --- units of work --------------------------------------------------------------------------
@@ -110,6 +112,7 @@ class Supervisor:
         except BaseException:
             self.telemetry.rolled_back()
             raise
+        self._last_unit = self.monotonic()
         self.telemetry.committed()
 
     def _boot(self) -> None:
@@ -121,7 +124,12 @@ class Supervisor:
                                     window=window)
             if self.restarts.looping(recent):
                 self.events.raise_event("RESTART_LOOP", recent=min(recent, 65535), window=window)
-                self._enter_safe(f"restart loop ({recent} starts within {window:g} s)", hold="restart loop")
+                self._enter_safe(f"restart loop ({recent} restarts within {window:g} s)", hold="restart loop")
+
+    def stop(self) -> None:
+        """A deliberate stop: the next start is not counted as a restart."""
+        with self.unit():
+            self.restarts.stopped_cleanly()
 
     # --- uplink ---------------------------------------------------------------------------------
 
@@ -130,6 +138,13 @@ class Supervisor:
         self.receiver.receive(raw)
         delivered = self.receiver.take_packets()
         link = self._link_state()
+        if not delivered and link == self._link_saved:
+            # Frames refused below FARM-1 (forged, replayed, corrupt) change only counters: saved
+            # with the next unit, or now if none has come for a while, so a kill loses few counts.
+            if self.monotonic() - self._last_unit >= COUNTER_SAVE_PERIOD:
+                with self.unit():
+                    pass
+            return self.run_journal()
         if delivered or link != self._link_saved:
             with self.unit():
                 # V(R), the anti-replay values and the packets: on disk before the CLCW can say "received".

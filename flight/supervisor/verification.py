@@ -31,6 +31,7 @@ FAILURE_DATA_MAX = 64
 # PUS-C acknowledgement flags of a telecommand (ECSS-E-ST-70-41C 7.4.1).
 ACK_ACCEPTANCE, ACK_START, ACK_PROGRESS, ACK_COMPLETION = 0b1000, 0b0100, 0b0010, 0b0001
 _REF = struct.Struct(">4sHB")
+QUIET = 0x80  # beside the four ack flags: a command the supervisor made itself; no reports at all
 
 
 class FailureCode(enum.IntEnum):
@@ -49,7 +50,7 @@ class RequestRef:
 
     request_id: bytes  # the TC's first four octets
     apid: int
-    ack_flags: int
+    ack_flags: int  # the TC's acknowledgement flags, and QUIET for the supervisor's own commands
 
     def pack(self) -> bytes:
         return _REF.pack(self.request_id, self.apid, self.ack_flags)
@@ -89,6 +90,11 @@ class Verifier:
 
     def _report(self, ref: RequestRef, subtype: MessageSubtype, step: int | None = None,
                 failure: tuple[FailureCode, str] | None = None) -> None:
+        if ref.ack_flags & QUIET:
+            # The supervisor's own command: its request ID can equal a ground command's (the same
+            # APID and count), so a report would be credited to that one. Events tell its story.
+            self.counters.inc("onboard_unreported")
+            return
         notice = None
         if failure is not None:
             code, field = failure

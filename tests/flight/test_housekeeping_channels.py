@@ -88,7 +88,9 @@ def test_every_channel_is_fed(tmp_path: Path) -> None:
         node.next_frame()
     command("PARAM_SET", {"name": "health.max_restarts", "value": 1})
     node.db.close()
-    node = boot()  # the second start within the window: a restart loop
+    node = boot()
+    node.db.close()
+    node = boot()  # the second restart within the window: a restart loop
     command("SAFE_MODE_EXIT")  # refused while the restart loop holds safe mode: an execution failure
     command("TEST_EVENTS", {"count": 1})  # not essential: not allowed in safe mode
     node.run_journal()

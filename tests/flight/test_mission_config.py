@@ -131,3 +131,15 @@ def test_a_scaled_clock_without_anchor_starts_now_at_the_wall_time() -> None:
 
 def test_a_real_clock_is_built_by_default() -> None:
     assert isinstance(ClockSettings().build(), RealClock)
+
+
+def test_a_scaled_clock_without_anchor_keeps_its_first_start_across_restarts(tmp_path) -> None:
+    from flight.supervisor.state_db import StateDb
+
+    db = StateDb(tmp_path / "state.db")
+    first = ClockSettings("scaled", rate=60.0).build(db)
+    again = ClockSettings("scaled", rate=60.0).build(StateDb(tmp_path / "state.db"))
+    assert isinstance(first, ScaledClock) and isinstance(again, ScaledClock)
+    assert (again.anchor, again.start) == (first.anchor, first.start)  # mission time carries on
+    other_rate = ClockSettings("scaled", rate=10.0).build(db)  # a new rate is a new timeline
+    assert isinstance(other_rate, ScaledClock) and other_rate.anchor >= first.anchor

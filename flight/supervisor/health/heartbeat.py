@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from flight.counters import Counters
 
 WATCHDOG_EXIT = 75  # EX_TEMPFAIL: restart me
+TIMEOUT_RANGE = (0.1, 3600.0)  # what a process may ask for, as health.heartbeat_timeout allows
+MAX_PROCESSES = 64  # managed processes watched at once: a sender inventing names cannot grow this
 
 
 @dataclass
@@ -35,8 +37,15 @@ class HeartbeatMonitor:
         self.counters = Counters("health")
 
     def beat(self, process: str, now: float, timeout: float | None = None) -> bool:
-        """Record a heartbeat; True when the process had been reported silent (it is back)."""
+        """Record a heartbeat; True when the process had been reported silent (it is back).
+
+        A timeout out of range (NaN included) or one process too many is refused and counted.
+        """
+        low, high = TIMEOUT_RANGE
         beat = self._processes.get(process)
+        if (timeout is not None and not low <= timeout <= high) or (beat is None and len(self._processes) >= MAX_PROCESSES):
+            self.counters.inc("bad_heartbeats")
+            return False
         if beat is None:
             self._processes[process] = _Beat(now, timeout)
             return False

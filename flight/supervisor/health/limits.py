@@ -65,6 +65,10 @@ class LimitChecker:
             if response.channel not in known:
                 raise ConfigError(f"limit response on {response.channel!r}: no such telemetry channel")
             _check_action(dictionary, response)
+            channel = next(c for c in dictionary.telemetry if c.name == response.channel)
+            if not _has_level(channel.limits, response.level):
+                raise ConfigError(f"limit response on {response.channel}: the channel has no {response.level} "
+                                  f"limit, so it could never fire")
         self.responses = responses
         self.levels: dict[str, Level] = {}
         self.counters = Counters("health")
@@ -109,3 +113,9 @@ def _check_action(dictionary: Dictionary, response: LimitResponse) -> None:
         check_arguments(command, response.arguments)
     except CommandError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _has_level(limits: Limits, level: str) -> bool:
+    if level == "warning":  # a critical limit passes through warning on its way
+        return any(v is not None for v in (limits.warning_low, limits.warning_high)) or _has_level(limits, "critical")
+    return (limits.critical_low is not None or limits.critical_high is not None or bool(limits.critical_values))

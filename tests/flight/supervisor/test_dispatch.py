@@ -224,3 +224,24 @@ def test_outcomes_are_json_for_the_log(harness: Harness) -> None:
         "arguments": {"payload": "00ff"}, "failure": None, "reason": ""}
     bad = harness.send("PARAM_GET", {"name": "no.such"})
     assert bad.as_dict()["failure"] == "bad_argument"
+
+
+@pytest.mark.parametrize("apid", [CORE + 1, 0x7FF, 300])
+def test_a_command_for_another_apid_is_refused_and_reported_on_its_own(harness: Harness, apid: int) -> None:
+    tc = build_tc(apid, 17, 1, seq_count=3)  # PING, addressed elsewhere
+    [outcome] = harness.uplink(tc)
+    assert outcome.failure is FailureCode.UNKNOWN_COMMAND
+    tms = harness.downlink()
+    assert verdicts(tms, tc) == [Verdict(ACCEPT_FAILED, FailureCode.UNKNOWN_COMMAND, "apid")]
+    assert {tm.apid for tm in tms if tm.service == 1} == {CORE}
+    assert not [tm for tm in tms if tm.service == 17]  # it did not run
+
+
+def test_the_supervisors_own_commands_send_no_verification_reports(harness: Harness) -> None:
+    harness.downlink()
+    own = build_tc(CORE, 8, 1, fn(1), seq_count=0)  # NOOP with the request ID of a ground command
+    with harness.supervisor.unit():
+        outcome = harness.supervisor.dispatcher.dispatch(own, "health")
+    assert outcome.failure is None and outcome.name == "NOOP"
+    assert [tm for tm in harness.downlink() if tm.service == 1] == []
+    assert harness.counter("verification.onboard_unreported") == 3  # acceptance, start, completion

@@ -104,3 +104,23 @@ def test_the_default_expiry_exits_the_process_so_it_is_restarted() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == WATCHDOG_EXIT
     assert "watchdog" in result.stderr and "resetting" in result.stderr
+
+
+@pytest.mark.parametrize("timeout", [-1e300, 0.0, float("nan"), float("inf"), 1e9])
+def test_a_heartbeat_asking_for_an_impossible_timeout_is_refused_and_counted(timeout: float) -> None:
+    monitor = HeartbeatMonitor(lambda: 5.0)
+    assert monitor.beat("worker", 0.0, timeout) is False
+    assert monitor.processes() == {} and monitor.counters["bad_heartbeats"] == 1
+    assert monitor.check(1e6) == []  # nothing to report, and nothing that could not be reported
+
+
+def test_the_number_of_watched_processes_is_bounded() -> None:
+    from flight.supervisor.health.heartbeat import MAX_PROCESSES
+
+    monitor = HeartbeatMonitor(lambda: 5.0)
+    for n in range(MAX_PROCESSES + 10):
+        monitor.beat(f"p{n}", 0.0)
+    assert len(monitor.processes()) == MAX_PROCESSES
+    assert monitor.counters["bad_heartbeats"] == 10
+    monitor.beat("p0", 1.0)  # one already watched still beats
+    assert monitor.counters["bad_heartbeats"] == 10

@@ -87,6 +87,8 @@ def test_a_response_fires_once_on_entry_into_its_level(harness: Harness) -> None
     (LimitResponse("cmd.rejected", "warning", "NO_SUCH_COMMAND"), "NO_SUCH_COMMAND"),
     (LimitResponse("cmd.rejected", "warning", "HK_REPORT_NOW", {"report": "CORE"}), "HK_REPORT_NOW.report"),
     (LimitResponse("cmd.rejected", "warning", "HK_REPORT_NOW"), "HK_REPORT_NOW.report"),
+    (LimitResponse("cmd.rejected", "critical"), "no critical limit"),  # it has a warning limit only
+    (LimitResponse("cmd.accepted", "warning"), "no warning limit"),  # no limits at all
 ])
 def test_a_response_that_could_never_run_is_a_config_error(response: LimitResponse, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -147,3 +149,7 @@ def test_the_supervisors_own_commands_keep_distinct_counts_across_restarts(make_
     harness.restart()  # the restarted checker finds the channel beyond its limit again, and responds again
     [second] = [o for o in harness.advance(0.0) if o.source == "health"]
     assert second.sequence_count == first.sequence_count + 1
+
+
+def test_a_warning_response_on_a_channel_with_only_critical_limits_is_accepted() -> None:
+    LimitChecker(DICTIONARY, None, (LimitResponse("health.mode", "warning"),))  # type: ignore[arg-type]

@@ -20,11 +20,11 @@ def test_boots_are_counted_and_recent_ones_are_those_within_the_window(tmp_path:
     try:
         record = RestartRecord(db, lambda: 100.0, lambda: 2)
         with db.transaction():
-            assert record.boot(1000.0) == 1
-            assert record.boot(1050.0) == 2
+            assert record.boot(1000.0) == 0  # the first start is no restart
+            assert record.boot(1050.0) == 1  # the first life did not stop cleanly: a restart
         assert record.boots == 2 and RestartRecord(db, lambda: 100.0, lambda: 2).boots == 2
         with db.transaction():
-            assert record.boot(1120.0) == 2  # the start at 1000 s has left the window
+            assert record.boot(1120.0) == 2  # both restarts are within the window
         assert not record.looping(2) and record.looping(3)
         with db.transaction():
             record.clear()
@@ -50,14 +50,14 @@ def test_restarts_spread_beyond_the_window_are_not_a_loop(harness: Harness) -> N
 
 
 def test_a_restart_loop_holds_safe_mode_until_the_record_is_cleared(harness: Harness) -> None:
-    restart(harness, MAX_RESTARTS - 1)
-    assert harness.supervisor.modes.mode is Mode.NOMINAL  # five starts: allowed
+    restart(harness, MAX_RESTARTS)
+    assert harness.supervisor.modes.mode is Mode.NOMINAL  # five restarts: allowed
     restart(harness, 1)
     s = harness.supervisor
     assert (s.modes.mode, s.modes.hold, s.power.mode) == (Mode.SAFE, "restart loop", PowerMode.OFF)
     tms = harness.downlink()
     assert events(tms, "RESTART_LOOP") == [("RESTART_LOOP", {"recent": 6, "window": WINDOW})]
-    assert events(tms, "SUPERVISOR_BOOT") == [("SUPERVISOR_BOOT", {"boots": 6, "recent": 6, "window": WINDOW})]
+    assert events(tms, "SUPERVISOR_BOOT") == [("SUPERVISOR_BOOT", {"boots": 7, "recent": 6, "window": WINDOW})]
 
     tc = harness.command("SAFE_MODE_EXIT")
     [outcome] = harness.uplink(tc)
@@ -82,4 +82,17 @@ def test_a_restart_loop_holds_safe_mode_until_the_record_is_cleared(harness: Har
 def test_the_loop_threshold_is_a_parameter(harness: Harness) -> None:
     harness.ok("PARAM_SET", {"name": "health.max_restarts", "value": 1})
     restart(harness, 1)
+    assert harness.supervisor.modes.mode is Mode.NOMINAL
+    restart(harness, 1)
     assert harness.supervisor.modes.mode is Mode.SAFE
+
+
+def test_clean_stops_and_starts_are_not_restarts(harness: Harness) -> None:
+    for _ in range(MAX_RESTARTS + 3):
+        harness.supervisor.stop()  # an operator stopping it, or the bench shutting down
+        harness.restart()
+    s = harness.supervisor
+    assert s.modes.mode is Mode.NOMINAL and s.restarts.recent(harness.clock.now()) == 0
+    assert s.restarts.boots == MAX_RESTARTS + 4
+    harness.restart()  # but a kill is
+    assert harness.supervisor.restarts.recent(harness.clock.now()) == 1
