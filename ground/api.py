@@ -142,7 +142,7 @@ class StationClient:
                ) -> list[EventRecord]:
         return self.archive.events(after_id, limit, min_severity)
 
-    def assert_event(self, name: str, timeout: float = 10.0, after_id: int = 0, **match: Any) -> EventRecord:
+    def assert_event(self, name: str, /, timeout: float = 10.0, after_id: int = 0, **match: Any) -> EventRecord:
         """The first event ``name`` (after ``after_id``) whose arguments include ``match``."""
         if self.dictionary.event(name) is None:
             raise ZenithError(f"no event {name!r}")

@@ -56,6 +56,8 @@ def read_token(path: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"cannot read the operator token {path}: {exc.strerror} (is the station running?)"
                           ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"operator token file {path} is not text") from None
     if not token:
         raise ConfigError(f"operator token file {path} is empty")
     return token
@@ -138,9 +140,14 @@ class ControlClient:
 
     def _connect(self) -> zmq.Socket:
         if self._socket is None:
-            self._socket = self._ctx.socket(zmq.REQ)
-            self._socket.setsockopt(zmq.LINGER, 0)
-            self._socket.connect(self.endpoint)
+            socket = self._ctx.socket(zmq.REQ)
+            socket.setsockopt(zmq.LINGER, 0)
+            try:
+                socket.connect(self.endpoint)
+            except zmq.ZMQError as exc:  # e.g. a [ground] control setting that is no endpoint
+                socket.close()
+                raise ConfigError(f"cannot connect to the control endpoint {self.endpoint!r}: {exc}") from None
+            self._socket = socket
         return self._socket
 
     def close(self) -> None:

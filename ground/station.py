@@ -86,24 +86,32 @@ class Station:
         """Validate, record and queue a command (or, with ``at``, its insertion into the on-board
         schedule); the archive IDs of what was recorded."""
         scheduled = None
+        packet = self._encode(name, arguments)
         if at is not None:
-            inner = self._record(name, arguments, "schedule")
-            scheduled, name = inner[0], "SCHEDULE_INSERT"
-            arguments = {"time": at, "command": inner[1]}
-        command_id, packet = self._record(name, arguments, source)
+            # Both checked before either is recorded: a refused insertion leaves no orphan in the archive.
+            inner, inner_name, inner_arguments = packet, name, arguments
+            name, arguments = "SCHEDULE_INSERT", {"time": at, "command": inner}
+            packet = self._encode(name, arguments)
+            scheduled = self._record(inner_name, inner_arguments, inner, "schedule")
+        command_id = self._record(name, arguments, packet, source)
         self.link.sender.send(packet, command_id)
         self.counters.inc("commands_sent")
         return {"command_id": command_id, "scheduled_id": scheduled}
 
-    def _record(self, name: str, arguments: dict[str, Any], source: str) -> tuple[int, bytes]:
+    def _encode(self, name: str, arguments: dict[str, Any]) -> bytes:
         command = self.dictionary.command(name)
         if command is None:
             raise CommandError("name", f"unknown command {name!r}")
         packet = encode_command(self.dictionary, name, arguments, seq_count=self.link.sequence.next(command.apid))
+        if len(packet) > self.link.sender.max_packet_length:
+            raise StationError(f"{name}: {len(packet)} octets do not fit a TC frame", "packet")
+        return packet
+
+    def _record(self, name: str, arguments: dict[str, Any], packet: bytes, source: str) -> int:
+        apid = ((packet[0] & 0x07) << 8) | packet[1]
         seq = ((packet[2] & 0x3F) << 8) | packet[3]
-        command_id = self.archive.record_command(name, arguments, command.apid, seq,
-                                                 int.from_bytes(request_id(packet), "big"), time.time(), source)
-        return command_id, packet
+        return self.archive.record_command(name, arguments, apid, seq, int.from_bytes(request_id(packet), "big"),
+                                           time.time(), source)
 
     def _request(self, request: dict[str, Any]) -> Reply:
         op = request.get("op")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from flight.link.errors import ConfigError
+from hil.link.faults import fault_settings, parse_setting
+
 FAULT_PRESETS: dict[str, dict[str, str]] = {
     "none": {},
     # A typical pass: frames lost, doubled and reordered, a little delay; bit errors the CLTU corrects.
@@ -24,5 +27,23 @@ def fault_options(preset: str, overrides: list[str]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"fault override {item!r} is not OPTION=VALUE")
-        faults[name.strip().lstrip("-")] = value.strip()
+        name, value = name.strip().lstrip("-"), value.strip()
+        setting = _setting(name)
+        if setting is None:
+            raise ValueError(f"fault override {item!r}: `hil link` has no fault option --{name}")
+        try:  # named now, rather than by a link emulator that fails to start
+            parse_setting(setting, value)
+        except ConfigError as exc:
+            raise ValueError(f"fault override {item!r}: {exc}") from None
+        faults[name] = value
     return faults
+
+
+def _setting(option: str) -> str | None:
+    """The fault setting that a `hil link` option (``loss``, ``up-ber``, ``pass``...) sets."""
+    flags = {("pass" if s.name == "passes" else s.name.replace("_", "-")): s.name for s in fault_settings()}
+    for prefix in ("up-", "down-"):
+        if option.startswith(prefix):
+            option = option[len(prefix):]
+            break
+    return flags.get(option)
