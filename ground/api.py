@@ -122,10 +122,17 @@ class StationClient:
 
     def await_tlm(self, channel: str, predicate: Callable[[Any], bool] = lambda _v: True, timeout: float = 10.0,
                   since: float | None = None) -> Any:
-        """The first value of ``channel`` (time-tagged at or after ``since``) that satisfies ``predicate``."""
+        """The first value of ``channel`` time-tagged at or after ``since`` that satisfies ``predicate``.
+
+        By default ``since`` is the channel's newest value when the call starts: the current value
+        or a newer one, never an old one from the archive's past.
+        """
         if self.dictionary.channel(channel) is None:
             raise ZenithError(f"no telemetry channel {channel!r}")
         deadline = time.monotonic() + timeout
+        if since is None:
+            newest = self.archive.latest([channel]).get(channel)
+            since = newest[0] if newest else None
         seen = since
         while True:
             for t, value in self.archive.values(channel, since=seen):

@@ -83,10 +83,18 @@ class ControlServer:
         served = 0
         while True:
             try:
-                raw = self.socket.recv(zmq.NOBLOCK)
+                parts = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return served
-            self.socket.send(msgpack.packb(self._answer(raw), use_bin_type=True))
+            if len(parts) != 1:  # a request is one message part; REP must still answer it once
+                self.counters.inc("malformed")
+                reply: Reply = {"ok": False, "error": "a request is a single message part", "field": "request"}
+            else:
+                reply = self._answer(parts[0])
+            try:
+                self.socket.send(msgpack.packb(reply, use_bin_type=True))
+            except zmq.ZMQError:  # the asker went away: nothing to answer, nothing to stop for
+                self.counters.inc("reply_errors")
             served += 1
 
     def _answer(self, raw: bytes) -> Reply:

@@ -87,6 +87,7 @@ class GapTracker:
         self._next: dict[int, int] = {}
         self._missing: dict[int, dict[int, _Missing]] = {}
         self._ahead: dict[int, set[int]] = {}
+        self._resyncs: list[tuple[int, int]] = []
         # What changed since the last write: (apid, seq) keys are rewritten from memory as they are
         # then, so a count found and filled within one batch needs no care.
         self._dirty_next: set[int] = set()
@@ -167,7 +168,15 @@ class GapTracker:
             self._ahead.setdefault(apid, set()).add(seq)
             self._dirty_ahead.add((apid, seq))
 
+    def take_resyncs(self) -> list[tuple[int, int]]:
+        """The (apid, seq) of realtime packets that jumped too far for counts to say what was lost,
+        since the last call: the station asks for those outages by time instead."""
+        taken, self._resyncs = self._resyncs, []
+        return taken
+
     def _resync(self, apid: int, seq: int) -> None:
+        if apid in self._next:  # not the first packet heard: an outage too long for the counts
+            self._resyncs.append((apid, seq))
         # Counts remembered ahead of the old position mean nothing relative to the new one.
         for ahead in self._ahead.pop(apid, set()):
             self._dirty_ahead.add((apid, ahead))

@@ -39,10 +39,10 @@ UPLINK_BACKLOG = 8  # no gap-fill requests while this many commands wait for the
 
 class Station:
     def __init__(self, mission: MissionFile, dictionary: Dictionary, settings: GroundSettings,
-                 out: TextIO = sys.stdout) -> None:
+                 out: TextIO | None = None) -> None:
         self.dictionary = dictionary
         self.settings = settings
-        self.out = out
+        self.out = out if out is not None else sys.stdout  # looked up now: a redirected stdout is honoured
         archive_path = mission.resolve(settings.archive)
         archive_path.parent.mkdir(parents=True, exist_ok=True)
         self.archive = Archive(archive_path, dictionary)
@@ -58,6 +58,7 @@ class Station:
             raise
         self.in_contact = False
         self._next_gap_check = 0.0
+        self._outages: list[tuple[float, float]] = []  # (start, end) to ask for by time
         # A payload counts each APID from 0: on a fresh archive, packets lost before the first one
         # heard are holes too, not history from before the station existed.
         for apid in dictionary.mission.apids.values():
@@ -163,6 +164,8 @@ class Station:
         if received:
             result = self.archive.ingest(received, time.time())
             self.tracker.observe_all([(p.apid, p.seq, p.vcid == REALTIME_VC) for p in result.stored], time.time())
+            for apid, seq in self.tracker.take_resyncs():
+                self._outage(apid, seq)
         for event in self.link.events:
             self._uplink_event(event)
         self.link.events.clear()
@@ -178,13 +181,38 @@ class Station:
             self.counters.inc("aos" if in_contact else "los")
             self._say("AOS: downlink acquired" if in_contact else "LOS: downlink lost")
 
+    def _outage(self, apid: int, seq: int) -> None:
+        """Realtime jumped further than the counts can tell: ask for the outage by time instead."""
+        rows = self.archive.query("SELECT MAX(time) FROM packets WHERE apid = ? AND seq = ? AND vcid = ?",
+                                  (apid, seq, REALTIME_VC))
+        after = rows[0][0] if rows else None
+        if after is None:
+            return
+        before = self.archive.query("SELECT MAX(time) FROM packets WHERE apid = ? AND vcid = ? AND time < ?",
+                                    (apid, REALTIME_VC, after))[0][0]
+        if before is not None:
+            self._outages.append((before, after))
+            self.counters.inc("outages_found")
+
     def _fill_gaps(self) -> None:
         now = time.time()
         if now < self._next_gap_check or self.link.sender.pending >= UPLINK_BACKLOG:
             return
         self._next_gap_check = now + self.settings.gap_check
-        due = [gap for gap in self.tracker.due(now, self.settings.gap_retry)
-               if now - gap.found >= self.settings.gap_settle]
+        while self._outages:
+            start, end = self._outages.pop(0)
+            self.send("STORE_PLAYBACK_TIME", {"start": start, "end": end}, "gapfill")
+            self.counters.inc("gap_requests")
+            self._say(f"gap fill: an outage too long for sequence counts; asked for {end - start:.0f} s by time")
+        due = []
+        for gap in self.tracker.due(now, self.settings.gap_retry):
+            if gap.attempts >= self.settings.gap_attempts:
+                self.tracker.forget(gap)  # asked often enough: the bounded store no longer holds it
+                self.counters.inc("gaps_abandoned")
+                self._say(f"gap fill: gave up on APID {gap.apid} counts {gap.first}..{gap.last} after "
+                          f"{gap.attempts} requests")
+            elif now - gap.found >= self.settings.gap_settle:
+                due.append(gap)
         for gap in due[: self.settings.gap_requests]:
             self.send("STORE_PLAYBACK_SEQ", {"apid": gap.apid, "first": gap.first, "count": gap.count}, "gapfill")
             self.tracker.mark_requested(gap, now)
@@ -210,7 +238,7 @@ class Station:
 
 
 def run_station(mission: MissionFile, dictionary: Dictionary, settings: GroundSettings,
-                duration: float | None = None, out: TextIO = sys.stdout) -> int:
+                duration: float | None = None, out: TextIO | None = None) -> int:
     station = Station(mission, dictionary, settings, out)
     stopping = False
 
@@ -228,6 +256,6 @@ def run_station(mission: MissionFile, dictionary: Dictionary, settings: GroundSe
     except zmq.ContextTerminated:
         pass
     finally:
-        print(json.dumps({"counters": station.housekeeping()}), file=out, flush=True)
+        print(json.dumps({"counters": station.housekeeping()}), file=station.out, flush=True)
         station.close()
     return 0

@@ -8,6 +8,7 @@ Example::
     los_after = 3.0                     # seconds without a good frame: loss of signal
     gap_settle = 2.0                    # a hole must be this old before a playback is asked for it
     gap_retry = 20.0                    # ask again if the playback has not filled it by then
+    gap_attempts = 6                    # ... at most this many times (the store is bounded)
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ class GroundSettings:
     gap_retry: float = 20.0
     gap_requests: int = 4  # playback requests per check, at most
     gap_check: float = 1.0  # seconds between checks for holes
+    gap_attempts: int = 6  # requests for one hole before giving up (the store may have dropped it)
 
     def __post_init__(self) -> None:
         checks = {"los_after": self.los_after > 0, "gap_settle": self.gap_settle >= 0,
                   "gap_retry": self.gap_retry > 0, "gap_requests": self.gap_requests >= 1,
-                  "gap_check": self.gap_check > 0}
+                  "gap_check": self.gap_check > 0, "gap_attempts": self.gap_attempts >= 1}
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"ground: {', '.join(bad)} out of range")

@@ -46,7 +46,8 @@ def add_demo_command(commands: argparse._SubParsersAction[Any]) -> None:
     demo.add_argument("--seed", type=int, default=7, help="seed of the link faults (default 7)")
     demo.add_argument("--commands", type=int, default=COMMAND_STREAM, help="commands in the stream (default 30)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="directory for state, archive, logs and "
-                      "summary (default out/demo; emptied first)")
+                      "summary (default out/demo; the state, archive and mission file of a previous run are "
+                      "removed first, so each run starts a fresh mission)")
     demo.add_argument("--timeout", type=float, default=240.0, help="give up after this many seconds (default 240)")
     demo.set_defaults(handler=run_demo)
 

@@ -13,6 +13,7 @@ import argparse
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from hil.process_group import ProcessGroup
 
 RESTART_DELAY = 0.3  # seconds before a dead supervisor is started again
 READY_TIMEOUT = 30.0
+LINES_KEPT = 10_000
 
 
 @dataclass
@@ -60,7 +62,8 @@ class Stack:
         self.mission_path = self.out / "zenith.toml"
         self.group = ProcessGroup(self.out)
         self.restarts = 0
-        self.lines: list[tuple[str, str]] = []
+        self.lines: deque[tuple[str, str]] = deque(maxlen=LINES_KEPT)  # the newest, for diagnostics
+        self.flight_starts = 0  # "supervisor up" lines: how many lives the supervisor has begun
         self._stopping = threading.Event()
         self._keeper: threading.Thread | None = None
         self._flight_lock = threading.Lock()
@@ -70,7 +73,10 @@ class Stack:
         keys = self.out / "keys.json"
         if not keys.exists():
             new_key_file(keys)  # fresh keys for a fresh bench; never committed
-        if not self.mission_path.exists():
+        if self.mission_path.exists():
+            print(f"hil stack: reusing {self.mission_path} (its ports, clock and settings win over the options)",
+                  flush=True)
+        else:
             base = self.options.base_port or free_base_port()
             self.mission_path.write_text(mission_text(base, self.options))
         self.mission = load_mission(self.mission_path)
@@ -90,6 +96,8 @@ class Stack:
 
     def _line(self, name: str, line: str) -> None:
         self.lines.append((name, line))
+        if name == "flight" and line.startswith("flight: supervisor up"):
+            self.flight_starts += 1
 
     def _start_flight(self) -> None:
         self.group.start("flight", "flight.cli", ["run", "--config", str(self.mission_path)], self._line)

@@ -132,7 +132,9 @@ def test_await_tlm_returns_the_first_value_that_meets_the_predicate(gs: StationC
     gs.send("HK_REPORT_NOW", report=1, timeout=20)
     assert gs.await_tlm("cmd.completed", lambda n: n >= now + 2, timeout=10, since=since) >= now + 2
     # ``since`` leaves out what came before it: an old value meets this predicate, no value after it does.
-    assert gs.await_tlm("cmd.completed", lambda n: n <= now, timeout=10) <= now
+    assert gs.await_tlm("cmd.completed", lambda n: n <= now, timeout=10, since=0.0) <= now
+    with pytest.raises(AssertionFailed):  # by default, the archive's past is not searched
+        gs.await_tlm("cmd.completed", lambda n: n <= now, timeout=0.3)
     with pytest.raises(AssertionFailed):
         gs.await_tlm("cmd.completed", lambda n: n <= now, timeout=0.3, since=time.time() + 3600)
 

@@ -376,3 +376,57 @@ def test_garbage_on_the_control_socket_does_not_stop_the_station(ground: Ground)
         sock.close()
     assert ground.ask("send", name="PING")["ok"] is True
     assert ground.station.housekeeping()["control.malformed"] == 1
+
+
+def test_a_multipart_request_is_refused_and_the_station_goes_on(ground: Ground) -> None:
+    sock = ground.ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(control_endpoint(ground.mission, ground_settings(ground.mission)))
+    try:
+        sock.send_multipart([b"one", b"two"])
+        deadline = time.monotonic() + 10
+        while not sock.poll(0):
+            assert time.monotonic() < deadline
+            ground.station.step(0.01)
+        assert msgpack.unpackb(sock.recv())["field"] == "request"
+    finally:
+        sock.close()
+    assert ground.ask("send", name="PING")["ok"] is True
+    assert ground.station.housekeeping()["control.malformed"] == 1
+
+
+def _requests(ground: Ground, name: str) -> list[dict[str, Any]]:
+    return [ground.station.archive.command_by_id(row[0]).arguments
+            for row in ground.commands() if row[1] == name and row[5] == "gapfill"]
+
+
+def test_an_outage_too_long_for_sequence_counts_is_asked_for_by_time(make_ground: Callable[..., Ground]) -> None:
+    ground = make_ground("gap_settle = 0\ngap_check = 0.05\n")
+    downlink = Downlink(ground.mission)
+    try:
+        t0 = time.time()
+        for seq in (0, 1):
+            downlink.packet(seq, t0 + seq)
+        _step_until(ground, lambda: ground.station.archive.packet_count() == 2, downlink)
+        downlink.packet(9001, t0 + 5000.0)  # thousands of packets later: counts cannot tell what was lost
+        _step_until(ground, lambda: bool(_requests(ground, "STORE_PLAYBACK_TIME")), downlink)
+        [asked] = _requests(ground, "STORE_PLAYBACK_TIME")  # times as the CUC carries them (2^-16 s)
+        assert asked["start"] == pytest.approx(t0 + 1, abs=1e-4) and asked["end"] == pytest.approx(t0 + 5000, abs=1e-4)
+        assert ground.station.counters["outages_found"] == 1
+    finally:
+        downlink.close()
+
+
+def test_a_hole_the_store_cannot_fill_is_given_up_after_its_attempts(make_ground: Callable[..., Ground]) -> None:
+    ground = make_ground("gap_settle = 0\ngap_retry = 0.05\ngap_check = 0.02\ngap_attempts = 3\n")
+    downlink = Downlink(ground.mission)
+    try:
+        t0 = time.time()
+        for seq in (0, 2):  # 1 is lost, and no playback ever brings it
+            downlink.packet(seq, t0 + seq)
+        _step_until(ground, lambda: ground.station.counters["gaps_abandoned"] == 1, downlink)
+        assert len(_requests(ground, "STORE_PLAYBACK_SEQ")) == 3
+        assert ground.station.tracker.missing_count() == 0
+        assert "gave up" in ground.out.getvalue()
+    finally:
+        downlink.close()

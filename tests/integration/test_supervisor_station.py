@@ -99,13 +99,10 @@ def test_twenty_kills_lose_nothing_and_double_nothing(tmp_path: Path) -> None:
         stop = threading.Event()
         rng = random.Random(20)
 
-        def booted() -> int:
-            return sum(1 for who, line in list(stack.lines) if who == "flight" and "supervisor up" in line)
-
         def killer() -> None:
             nonlocal kills
             while not stop.is_set() and kills < 22:
-                while booted() <= kills and not stop.is_set():  # each kill hits a running supervisor
+                while stack.flight_starts <= kills and not stop.is_set():  # each kill hits a running supervisor
                     time.sleep(0.01)
                 time.sleep(rng.uniform(0.05, 0.8))
                 stack.kill_flight()
