@@ -31,6 +31,7 @@ from flight.supervisor.health.modes import Mode, Modes
 from flight.supervisor.health.restarts import RestartRecord
 from flight.supervisor.journal import Journal
 from flight.supervisor.services.events import EventReporter
+from flight.supervisor.services.functions import FunctionManagement
 from flight.supervisor.services.housekeeping import Housekeeping
 from flight.supervisor.services.parameters import Parameters
 from flight.supervisor.services.schedule import Schedule
@@ -76,6 +77,7 @@ class Supervisor:
         self.power = PowerState(db)
         self.modes.on_safe(lambda _reason: self.power.set(PowerMode.OFF))
         self.dispatcher = Dispatcher(db, dictionary, self.verifier, self.events, self.modes)
+        self.functions = FunctionManagement(self.dispatcher)
         self.journal = Journal(db)
         self.schedule = Schedule(db, dictionary, self.journal)
         self.housekeeping = Housekeeping(db, dictionary, self.telemetry, clock, self.apid, self.sample)
@@ -145,14 +147,13 @@ class Supervisor:
                 with self.unit():
                     pass
             return self.run_journal()
-        if delivered or link != self._link_saved:
-            with self.unit():
-                # V(R), the anti-replay values and the packets: on disk before the CLCW can say "received".
-                self.db.put(LINK_KEY, link)
-                now = self.clock.now()
-                for item in delivered:
-                    self.journal.add(item.packet, "ground", now)
-            self._link_saved = link
+        with self.unit():
+            # V(R), the anti-replay values and the packets: on disk before the CLCW can say "received".
+            self.db.put(LINK_KEY, link)
+            now = self.clock.now()
+            for item in delivered:
+                self.journal.add(item.packet, "ground", now)
+        self._link_saved = link
         return self.run_journal()
 
     def run_journal(self) -> list[Outcome]:
@@ -281,7 +282,8 @@ class Supervisor:
                 "schedule": self.schedule.counters, "journal": self.journal.counters, "store": self.store.counters,
                 "playback": self.playback.counters, "params": self.parameters.counters,
                 "modes": self.modes.counters, "limits": self.limits.counters, "heartbeats": self.heartbeats.counters,
-                "restarts": self.restarts.counters, "test": self.test.counters}
+                "restarts": self.restarts.counters, "test": self.test.counters,
+                "functions": self.functions.counters}
         sets.update({f"farm.{vcid}": farm.counters for vcid, farm in receiver.farms.items()})
         if receiver.sdls is not None:
             sets["sdls"] = receiver.sdls.counters
@@ -304,12 +306,13 @@ class Supervisor:
         self.parameters.register(d, self.telemetry, self.events, self.apid)
         self.schedule.register(d, self.telemetry, self.apid)
         self.test.register(d)
-        d.register("NOOP", lambda ctx: None)
-        d.register("LINK_TEST", lambda ctx: None)
-        d.register("RESET_COUNTERS", self._reset_counters)
-        d.register("SAFE_MODE_ENTER", lambda ctx: self._enter_safe(ctx.arguments["reason"] or "by command"))
-        d.register("SAFE_MODE_EXIT", self._exit_safe)
-        d.register("RESTARTS_CLEAR", self._clear_restarts)
+        f = self.functions
+        f.add("NOOP", lambda ctx: None)
+        f.add("LINK_TEST", lambda ctx: None)
+        f.add("RESET_COUNTERS", self._reset_counters)
+        f.add("SAFE_MODE_ENTER", lambda ctx: self._enter_safe(ctx.arguments["reason"] or "by command"))
+        f.add("SAFE_MODE_EXIT", self._exit_safe)
+        f.add("RESTARTS_CLEAR", self._clear_restarts)
         d.register("STORE_PLAYBACK_TIME", lambda ctx: self._play(
             ctx, self.store.ids_in_time(ctx.arguments["start"], ctx.arguments["end"])))
         d.register("STORE_PLAYBACK_SEQ", lambda ctx: self._play(ctx, self.store.ids_in_sequence(
@@ -353,7 +356,7 @@ class Supervisor:
         sets = self._counter_sets()
         groups = {"COMMANDS": ["cmd", "verification", "journal"], "TC_LINK": ["tc"], "SDLS": ["sdls"],
                   "TM_LINK": ["tm_mux"], "CLTU": ["cltu"], "HOUSEKEEPING": ["hk"], "EVENTS": ["events"],
-                  "SCHEDULE": ["schedule"], "STORE": ["store", "playback"], "PARAMETERS": ["params"],
+                  "SCHEDULE": ["schedule"], "STORE": ["store", "playback"], "PARAMETERS": ["params", "functions"],
                   "HEALTH": ["modes", "limits", "heartbeats", "test"],
                   "FARM": [key for key in sets if key.startswith("farm.")]}
         return {label: [sets[key] for key in keys if key in sets] for label, keys in groups.items()}
