@@ -120,6 +120,7 @@ class Supervisor:
     def _boot(self) -> None:
         with self.unit():
             now = self.clock.now()
+            self.playback.requeue()  # what the last life had queued for the downlink went with it
             recent = self.restarts.boot(now)
             window = self.parameters.get("health.restart_window")
             self.events.raise_event("SUPERVISOR_BOOT", boots=self.restarts.boots, recent=min(recent, 65535),

@@ -108,14 +108,28 @@ class Playback:
         return request
 
     def pending(self) -> int:
-        return self.db.conn.execute("SELECT COUNT(*) FROM playback").fetchone()[0]
+        return self.db.conn.execute("SELECT COUNT(*) FROM playback WHERE taken = 0").fetchone()[0]
+
+    def in_flight(self) -> bool:
+        """Whether rows were handed to the downlink and are not yet known to have gone."""
+        return self.db.conn.execute("SELECT 1 FROM playback WHERE taken = 1 LIMIT 1").fetchone() is not None
+
+    def requeue(self) -> int:
+        """Inside a unit, at start: rows handed to a downlink queue that a kill emptied go again (the
+        ground drops what it already has). How many."""
+        n = self.db.conn.execute("UPDATE playback SET taken = 0 WHERE taken = 1").rowcount
+        if n:
+            self.db.conn.execute("UPDATE playback_requests SET sent = total - "
+                                 "(SELECT COUNT(*) FROM playback WHERE playback.request = playback_requests.id)")
+            self.counters.inc("playback_requeued", n)
+        return n
 
     def take(self, limit: int = FEED_BATCH) -> tuple[list[bytes], list[PlaybackProgress]]:
         """Inside a unit: the next packets to send, and the progress of each request they belong to.
 
         A row whose packet was evicted meanwhile is skipped and counted: the store is bounded.
         """
-        rows = self.db.conn.execute("SELECT id, store_id, request FROM playback ORDER BY id LIMIT ?",
+        rows = self.db.conn.execute("SELECT id, store_id, request FROM playback WHERE taken = 0 ORDER BY id LIMIT ?",
                                     (limit,)).fetchall()
         if not rows:
             return [], []
@@ -128,7 +142,8 @@ class Playback:
             else:
                 packets.append(packet)
             sent[request] = sent.get(request, 0) + 1
-        self.db.conn.execute("DELETE FROM playback WHERE id <= ?", (rows[-1][0],))
+        # Kept, marked taken, until the downlink has sent them: a kill before that sends them again.
+        self.db.conn.execute("UPDATE playback SET taken = 1 WHERE taken = 0 AND id <= ?", (rows[-1][0],))
         self.counters.inc("played_back", len(packets))
         progress = []
         for request, n in sent.items():
@@ -140,12 +155,14 @@ class Playback:
         return packets, progress
 
     def finishing(self) -> bool:
-        """Whether a request has handed all its packets to the downlink and awaits :meth:`finish`."""
-        return self.db.conn.execute("SELECT 1 FROM playback_requests WHERE sent >= total LIMIT 1").fetchone() is not None
+        """Whether rows await :meth:`finish`: handed to the downlink, or a request with all its packets so."""
+        return self.in_flight() or self.db.conn.execute(
+            "SELECT 1 FROM playback_requests WHERE sent >= total LIMIT 1").fetchone() is not None
 
     def finish(self) -> list[tuple[bytes, int]]:
-        """Inside a unit, once the playback channel has sent all it was given: the requests now complete
-        (``ref``, packets), taken off the queue."""
+        """Inside a unit, once the playback channel has sent all it was given: the taken rows are done,
+        and the requests now complete (``ref``, packets) are taken off the queue."""
+        self.db.conn.execute("DELETE FROM playback WHERE taken = 1")
         rows = self.db.conn.execute("SELECT id, ref, total FROM playback_requests WHERE sent >= total ORDER BY id"
                                     ).fetchall()
         self.db.conn.executemany("DELETE FROM playback_requests WHERE id = ?", [(row[0],) for row in rows])
