@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from flight.link.errors import ConfigError, ZenithError
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 64 * 1024
+ANSWERS_KEPT = 256  # replies kept by request key, for clients that ask again after a lost reply
 Reply = dict[str, Any]
 
 
@@ -76,6 +78,7 @@ class ControlServer:
             raise ConfigError(f"cannot bind the control endpoint {endpoint}: {exc}") from None
         self._token = token.encode()
         self._handle = handle
+        self._answered: OrderedDict[str, Reply] = OrderedDict()
         self.counters = Counters("control")
 
     def serve_pending(self) -> int:
@@ -110,6 +113,20 @@ class ControlServer:
             self.counters.inc("unauthorized")
             return {"ok": False, "error": "wrong or missing operator token", "field": "token"}
         self.counters.inc("requests")
+        key = request.get("key")
+        if isinstance(key, str) and key in self._answered:
+            # A client that missed our reply asks again with the same key: the same answer, and the
+            # command is not sent twice.
+            self.counters.inc("repeated")
+            return self._answered[key]
+        reply = self._reply(request)
+        if isinstance(key, str):
+            self._answered[key[:64]] = reply
+            while len(self._answered) > ANSWERS_KEPT:
+                self._answered.popitem(last=False)
+        return reply
+
+    def _reply(self, request: dict[str, Any]) -> Reply:
         try:
             return self._handle(request)
         except StationError as exc:
@@ -133,15 +150,25 @@ class ControlClient:
         self._ctx = zmq.Context.instance()
         self._socket: zmq.Socket | None = None
 
-    def call(self, op: str, **fields: Any) -> Reply:
-        """One request; StationError if refused, StationUnavailable if nobody answers in time."""
-        socket = self._connect()
-        socket.send(msgpack.packb({"token": self.token, "op": op, **fields}, use_bin_type=True))
-        if not socket.poll(int(self.timeout * 1000)):
-            # A REQ socket that missed its reply is stuck: throw it away.
-            self.close()
-            raise StationUnavailable(f"no ground station answered at {self.endpoint} within {self.timeout:g} s")
-        reply = msgpack.unpackb(socket.recv(), raw=False)
+    def call(self, op: str, attempts: int = 2, **fields: Any) -> Reply:
+        """One request; StationError if refused, StationUnavailable if nobody answers in time.
+
+        A request that gets no answer is asked again, with the same key: a station that did act on it
+        (and whose reply was lost) answers the same without acting twice.
+        """
+        request = msgpack.packb({"token": self.token, "op": op, "key": secrets.token_hex(8), **fields},
+                                use_bin_type=True)
+        for _ in range(attempts):
+            socket = self._connect()
+            socket.send(request)
+            if socket.poll(int(self.timeout * 1000)):
+                break
+            self.close()  # a REQ socket that missed its reply is stuck: throw it away
+        else:
+            raise StationUnavailable(f"no ground station answered at {self.endpoint} within "
+                                     f"{attempts} x {self.timeout:g} s")
+        assert self._socket is not None
+        reply = msgpack.unpackb(self._socket.recv(), raw=False)
         if not reply.get("ok"):
             raise StationError(reply.get("error", "refused"), reply.get("field", ""))
         return reply

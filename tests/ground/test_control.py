@@ -305,3 +305,45 @@ def test_a_malformed_endpoint_is_a_config_error_not_a_zmq_error() -> None:
     with pytest.raises(ConfigError, match="nonsense"):
         client.call("ping")
     client.close()
+
+
+def test_a_request_asked_again_with_its_key_is_answered_the_same_and_acted_on_once(bench: Bench) -> None:
+    first = bench.ask(token=TOKEN, op="send", key="k1", name="PING")
+    again = bench.ask(token=TOKEN, op="send", key="k1", name="PING")
+    other = bench.ask(token=TOKEN, op="send", key="k2", name="PING")
+    assert first == again == other == {"ok": True, "echo": "send"}
+    assert len(bench.handled) == 2  # k1 once, k2 once
+    assert bench.server.counters["repeated"] == 1
+
+
+def test_a_key_without_the_token_gets_nothing_from_the_answers_kept(bench: Bench) -> None:
+    bench.ask(token=TOKEN, op="send", key="k1")
+    assert bench.ask(token="wrong", op="send", key="k1")["field"] == "token"
+
+
+def test_the_client_asks_again_with_the_same_key_when_a_reply_is_lost() -> None:
+    ctx = zmq.Context()
+    server = ctx.socket(zmq.ROUTER)  # a station that drops its first reply on the floor
+    server.setsockopt(zmq.LINGER, 0)
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+    client = ControlClient(f"tcp://127.0.0.1:{port}", TOKEN, timeout=0.3)
+    keys: list[str] = []
+
+    def station() -> None:
+        for answer in (False, True):
+            assert server.poll(5000)
+            identity, empty, raw = server.recv_multipart()
+            keys.append(msgpack.unpackb(raw)["key"])
+            if answer:
+                server.send_multipart([identity, empty, msgpack.packb({"ok": True})])
+
+    thread = threading.Thread(target=station)
+    thread.start()
+    try:
+        assert client.call("send", name="PING") == {"ok": True}
+    finally:
+        thread.join()
+        client.close()
+        server.close()
+        ctx.term()
+    assert len(keys) == 2 and keys[0] == keys[1]
