@@ -112,6 +112,17 @@ class StationClient:
                                      f"waiting for {wait}")
             time.sleep(POLL)
 
+    def mission_time(self) -> float:
+        """The spacecraft clock now, as its last housekeeping report and rate tell; the ground clock
+        before any report (they agree in flight, where the rate is 1)."""
+        rows = self.archive.query("SELECT h.value, p.received FROM hk h JOIN packets p ON p.id = h.packet_id "
+                                  "WHERE h.channel = 'clock.time' ORDER BY h.time DESC LIMIT 1")
+        if not rows:
+            return time.time()
+        reported, received = rows[0]
+        rate = self.archive.latest(["clock.rate"]).get("clock.rate", (0.0, 1.0))[1]
+        return float(reported) + float(rate) * (time.time() - received)
+
     def status(self) -> dict[str, Any]:
         return self.control.call("ping")["status"]
 

@@ -75,7 +75,8 @@ def add_operator_commands(sub: argparse._SubParsersAction[Any]) -> None:
     add = actions.add_parser("add", help="insert a time-tagged command")
     when = add.add_mutually_exclusive_group(required=True)
     when.add_argument("--at", type=float, help="mission time (s since 1970-01-01 UTC)")
-    when.add_argument("--in", dest="after", type=float, help="seconds from now (ground clock)")
+    when.add_argument("--in", dest="after", type=float,
+                      help="seconds from now on the spacecraft clock (as its housekeeping last reported it)")
     add.add_argument("name", help="command name")
     add.add_argument("arguments", nargs="*", metavar="key=value")
     _config(add, json_output=True)
@@ -293,7 +294,7 @@ def _schedule(args: argparse.Namespace) -> int:
     with _client(args) as gs:
         if args.action == "add":
             arguments = parse_arguments(gs.dictionary, args.name, args.arguments)
-            at = args.at if args.at is not None else time.time() + args.after
+            at = args.at if args.at is not None else gs.mission_time() + args.after
             return _run_command(gs, args, args.name, arguments, at=at)
         if args.action == "delete":
             return _run_command(gs, args, "SCHEDULE_DELETE", {"activity": args.activity})

@@ -271,3 +271,13 @@ def test_time_tags_come_from_the_scaled_spacecraft_clock(tmp_path: Path) -> None
         release = gs.archive.stages(result.scheduled_id)[-1].time
         assert release >= mission_now + 600.0
         stack.stop()
+
+
+def test_the_ground_knows_the_spacecraft_clock_from_its_housekeeping(tmp_path: Path) -> None:
+    with Stack(StackOptions(out=tmp_path, clock_rate=60.0)) as stack, stack.client() as gs:
+        gs.await_tlm("clock.rate", lambda r: r == 60.0, timeout=15, since=0.0)
+        estimate = gs.mission_time()
+        reported = gs.await_tlm("clock.time", timeout=15)  # a report made after the estimate
+        assert abs(reported - estimate) < 60.0 * 5  # within a few real seconds of spacecraft time
+        assert estimate > time.time() + 30  # the spacecraft clock runs ahead of the ground's
+        stack.stop()
