@@ -64,11 +64,16 @@ class ClockSettings:
         anchor, start = self.anchor, self.start
         if not anchor:
             saved = db.get(CLOCK_KEY) if db is not None else None
-            if saved is None or saved.get("rate") != self.rate:
-                now = time.time()
-                saved = {"anchor": now, "start": start or now, "rate": self.rate}
-                if db is not None:
-                    db.put(CLOCK_KEY, saved)
+            now = time.time()
+            if saved is None:
+                saved = {"anchor": now, "start": start or now, "rate": self.rate, "configured_start": start}
+            elif saved.get("rate") != self.rate or saved.get("configured_start", 0.0) != start:
+                # A new rate (or start) goes on from where mission time is now: a clock that jumped
+                # back would stall the schedule and make the store's times run backwards.
+                previous = ScaledClock(saved["start"], saved["anchor"], saved["rate"]).now()
+                saved = {"anchor": now, "start": max(previous, start), "rate": self.rate, "configured_start": start}
+            if db is not None:
+                db.put(CLOCK_KEY, saved)
             anchor, start = saved["anchor"], saved["start"]
         return ScaledClock(start or anchor, anchor, self.rate)
 

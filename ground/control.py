@@ -114,14 +114,15 @@ class ControlServer:
             return {"ok": False, "error": "wrong or missing operator token", "field": "token"}
         self.counters.inc("requests")
         key = request.get("key")
-        if isinstance(key, str) and key in self._answered:
+        key = key[:64] if isinstance(key, str) else None  # bounded, and the same form to look up and keep
+        if key is not None and key in self._answered:
             # A client that missed our reply asks again with the same key: the same answer, and the
             # command is not sent twice.
             self.counters.inc("repeated")
             return self._answered[key]
         reply = self._reply(request)
-        if isinstance(key, str):
-            self._answered[key[:64]] = reply
+        if key is not None:
+            self._answered[key] = reply
             while len(self._answered) > ANSWERS_KEPT:
                 self._answered.popitem(last=False)
         return reply

@@ -191,18 +191,25 @@ class Station:
         before = self.archive.query("SELECT MAX(time) FROM packets WHERE apid = ? AND vcid = ? AND time < ?",
                                     (apid, REALTIME_VC, after))[0][0]
         if before is not None:
-            self._outages.append((before, after))
             self.counters.inc("outages_found")
+            # One playback by time covers every APID: windows that overlap are asked for once.
+            for i, (start, end) in enumerate(self._outages):
+                if before <= end and start <= after:
+                    self._outages[i] = (min(start, before), max(end, after))
+                    return
+            self._outages.append((before, after))
 
     def _fill_gaps(self) -> None:
         now = time.time()
         if now < self._next_gap_check or self.link.sender.pending >= UPLINK_BACKLOG:
             return
         self._next_gap_check = now + self.settings.gap_check
-        while self._outages:
+        budget = self.settings.gap_requests
+        while self._outages and budget:
             start, end = self._outages.pop(0)
             self.send("STORE_PLAYBACK_TIME", {"start": start, "end": end}, "gapfill")
             self.counters.inc("gap_requests")
+            budget -= 1
             self._say(f"gap fill: an outage too long for sequence counts; asked for {end - start:.0f} s by time")
         due = []
         for gap in self.tracker.due(now, self.settings.gap_retry):
@@ -213,7 +220,7 @@ class Station:
                           f"{gap.attempts} requests")
             elif now - gap.found >= self.settings.gap_settle:
                 due.append(gap)
-        for gap in due[: self.settings.gap_requests]:
+        for gap in due[:budget]:
             self.send("STORE_PLAYBACK_SEQ", {"apid": gap.apid, "first": gap.first, "count": gap.count}, "gapfill")
             self.tracker.mark_requested(gap, now)
             self.counters.inc("gap_requests")

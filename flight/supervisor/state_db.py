@@ -21,6 +21,11 @@ from typing import Any
 from flight.link.errors import StorageError
 
 SCHEMA_VERSION = 2
+# From version N to N+1.
+MIGRATIONS = {
+    1: ("ALTER TABLE boots ADD COLUMN restart INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE playback ADD COLUMN taken INTEGER NOT NULL DEFAULT 0"),
+}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
@@ -55,9 +60,18 @@ class StateDb:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA busy_timeout=5000")
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, *MIGRATIONS, SCHEMA_VERSION):
                 raise StorageError(f"{self.path}: state schema version {version}, this supervisor reads "
                                    f"{SCHEMA_VERSION}")
+            if version and version < SCHEMA_VERSION:
+                # Keep what a state of an older supervisor holds (journal, schedule, store, FARM-1 and
+                # anti-replay values): it is the spacecraft's memory, not a cache.
+                self.conn.execute("BEGIN IMMEDIATE")
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[step]:
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.conn.execute("COMMIT")
             self.conn.executescript(_SCHEMA)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:

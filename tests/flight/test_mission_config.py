@@ -141,5 +141,20 @@ def test_a_scaled_clock_without_anchor_keeps_its_first_start_across_restarts(tmp
     again = ClockSettings("scaled", rate=60.0).build(StateDb(tmp_path / "state.db"))
     assert isinstance(first, ScaledClock) and isinstance(again, ScaledClock)
     assert (again.anchor, again.start) == (first.anchor, first.start)  # mission time carries on
-    other_rate = ClockSettings("scaled", rate=10.0).build(db)  # a new rate is a new timeline
-    assert isinstance(other_rate, ScaledClock) and other_rate.anchor >= first.anchor
+    before = first.now()
+    other_rate = ClockSettings("scaled", rate=10.0).build(db)  # a new rate goes on from mission time now
+    assert isinstance(other_rate, ScaledClock) and other_rate.rate == 10.0
+    assert other_rate.anchor > first.anchor and other_rate.start >= before  # never back in time
+    assert db.get("clock.scaled")["rate"] == 10.0
+
+
+def test_a_changed_rate_never_takes_mission_time_back(tmp_path) -> None:
+    from flight.supervisor.state_db import StateDb
+
+    db = StateDb(tmp_path / "state.db")
+    # An hour ago at rate 60: the spacecraft is 59 hours ahead of the wall clock.
+    db.put("clock.scaled", {"anchor": time.time() - 3600, "start": time.time() - 3600, "rate": 60.0,
+                            "configured_start": 0.0})
+    ahead = ClockSettings("scaled", rate=60.0).build(db).now()
+    slower = ClockSettings("scaled", rate=10.0).build(db)
+    assert slower.now() >= ahead > time.time() + 58 * 3600

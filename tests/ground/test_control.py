@@ -347,3 +347,10 @@ def test_the_client_asks_again_with_the_same_key_when_a_reply_is_lost() -> None:
         server.close()
         ctx.term()
     assert len(keys) == 2 and keys[0] == keys[1]
+
+
+def test_a_long_key_is_matched_in_the_form_it_is_kept(bench: Bench) -> None:
+    key = "k" * 100
+    bench.ask(token=TOKEN, op="send", key=key)
+    bench.ask(token=TOKEN, op="send", key=key)
+    assert len(bench.handled) == 1

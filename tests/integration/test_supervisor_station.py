@@ -277,7 +277,7 @@ def test_the_ground_knows_the_spacecraft_clock_from_its_housekeeping(tmp_path: P
     with Stack(StackOptions(out=tmp_path, clock_rate=60.0)) as stack, stack.client() as gs:
         gs.await_tlm("clock.rate", lambda r: r == 60.0, timeout=15, since=0.0)
         estimate = gs.mission_time()
-        reported = gs.await_tlm("clock.time", timeout=15)  # a report made after the estimate
+        reported = gs.await_tlm("clock.time", timeout=15)  # the newest report (perhaps the estimate's own)
         assert abs(reported - estimate) < 60.0 * 5  # within a few real seconds of spacecraft time
         assert estimate > time.time() + 30  # the spacecraft clock runs ahead of the ground's
         stack.stop()

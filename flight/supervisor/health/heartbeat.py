@@ -43,6 +43,8 @@ class HeartbeatMonitor:
         """
         low, high = TIMEOUT_RANGE
         beat = self._processes.get(process)
+        if beat is None and len(self._processes) >= MAX_PROCESSES:
+            self._evict_silent()
         if (timeout is not None and not low <= timeout <= high) or (beat is None and len(self._processes) >= MAX_PROCESSES):
             self.counters.inc("bad_heartbeats")
             return False
@@ -54,6 +56,13 @@ class HeartbeatMonitor:
             beat.timeout = timeout
         restored, beat.missed = beat.missed, False
         return restored
+
+    def _evict_silent(self) -> None:
+        """Make room: the process silent the longest, once reported, is assumed gone (workers come and go)."""
+        silent = [(beat.last, name) for name, beat in self._processes.items() if beat.missed]
+        if silent:
+            del self._processes[min(silent)[1]]
+            self.counters.inc("heartbeats_evicted")
 
     def forget(self, process: str) -> None:
         """A process that stopped on purpose is no longer expected to beat."""

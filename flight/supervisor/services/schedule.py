@@ -69,6 +69,9 @@ class Schedule:
             decoded = decode_app_data(self.dictionary, tc.service, tc.message_subtype, tc.app_data)
         except LinkError as exc:
             raise CommandError(where, f"not a valid telecommand: {exc}") from None
+        if decoded.command.apid != tc.apid:  # dispatch would refuse it at release: refuse it now
+            raise CommandError(where, f"{decoded.command.name} is served on APID {decoded.command.apid}, "
+                                      f"not {tc.apid}")
         return decoded.command.name
 
     # --- commands -------------------------------------------------------------------------------

@@ -99,3 +99,33 @@ def test_a_committed_transaction_is_visible_to_another_connection(db: StateDb) -
         assert other.get("x") == 1
     finally:
         other.close()
+
+
+def test_a_version_1_state_is_migrated_and_keeps_what_it_held(tmp_path) -> None:
+    import sqlite3
+
+    from flight.supervisor.state_db import SCHEMA_VERSION, StateDb
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE journal (id INTEGER PRIMARY KEY AUTOINCREMENT, received REAL NOT NULL, source TEXT NOT NULL,
+                              packet BLOB NOT NULL);
+        CREATE TABLE boots (id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL);
+        CREATE TABLE playback (id INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL,
+                               request INTEGER NOT NULL);
+        INSERT INTO kv VALUES ('health.boots', '3');
+        INSERT INTO journal (received, source, packet) VALUES (1.0, 'ground', x'1810c000');
+        INSERT INTO boots (time) VALUES (5.0);
+        INSERT INTO playback (store_id, request) VALUES (7, 1);
+        PRAGMA user_version = 1;
+    """)
+    old.close()
+    db = StateDb(path)
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.get("health.boots") == 3
+    assert db.conn.execute("SELECT packet FROM journal").fetchall() == [(b"\x18\x10\xc0\x00",)]
+    assert db.conn.execute("SELECT time, restart FROM boots").fetchall() == [(5.0, 0)]
+    assert db.conn.execute("SELECT store_id, taken FROM playback").fetchall() == [(7, 0)]
+    db.close()

@@ -124,3 +124,7 @@ def test_the_number_of_watched_processes_is_bounded() -> None:
     assert monitor.counters["bad_heartbeats"] == 10
     monitor.beat("p0", 1.0)  # one already watched still beats
     assert monitor.counters["bad_heartbeats"] == 10
+    # Once the others are reported silent, a newcomer takes the place of the one silent longest.
+    monitor.check(100.0)
+    assert monitor.beat("newcomer", 100.0) is False and "newcomer" in monitor.processes()
+    assert "p1" not in monitor.processes() and monitor.counters["heartbeats_evicted"] == 1

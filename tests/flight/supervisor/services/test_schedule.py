@@ -106,3 +106,10 @@ def test_a_released_non_essential_command_is_refused_in_safe_mode(harness: Harne
     harness.ok("SAFE_MODE_ENTER", {"reason": "x"})
     [outcome] = harness.advance(5.0)
     assert (outcome.name, outcome.source, outcome.failure) == ("TEST_EVENTS", "schedule", FailureCode.NOT_ALLOWED)
+
+
+def test_an_embedded_command_for_another_apid_is_refused_at_insertion(harness: Harness) -> None:
+    ping_elsewhere = build_tc(CORE + 1, 17, 1, seq_count=4)
+    outcome = harness.send("SCHEDULE_INSERT", {"time": harness.clock.now() + 10, "command": ping_elsewhere})
+    assert outcome.failure is FailureCode.BAD_ARGUMENT and "APID" in outcome.reason
+    assert harness.supervisor.schedule.pending() == 0
