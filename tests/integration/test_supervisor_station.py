@@ -279,5 +279,5 @@ def test_the_ground_knows_the_spacecraft_clock_from_its_housekeeping(tmp_path: P
         estimate = gs.mission_time()
         reported = gs.await_tlm("clock.time", timeout=15)  # the newest report (perhaps the estimate's own)
         assert abs(reported - estimate) < 60.0 * 5  # within a few real seconds of spacecraft time
-        assert estimate > time.time() + 30  # the spacecraft clock runs ahead of the ground's
+        assert estimate > time.time()  # at rate 60 from a shared start, the spacecraft clock runs ahead
         stack.stop()
