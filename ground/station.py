@@ -34,7 +34,8 @@ from ground.link import GroundLink
 from ground.station_config import GroundSettings, control_endpoint, link_endpoints
 
 REALTIME_VC = 0
-UPLINK_BACKLOG = 8  # no gap-fill requests while this many commands wait for the uplink
+UPLINK_BACKLOG = 8
+OUTAGES_KEY = "station.outages"  # no gap-fill requests while this many commands wait for the uplink
 
 
 class Station:
@@ -58,7 +59,8 @@ class Station:
             raise
         self.in_contact = False
         self._next_gap_check = 0.0
-        self._outages: list[tuple[float, float]] = []  # (start, end) to ask for by time
+        # (start, end) to ask for by time; kept in the archive, so a restarted station still asks.
+        self._outages: list[tuple[float, float]] = [tuple(w) for w in self.archive.get_state(OUTAGES_KEY, [])]
         # A payload counts each APID from 0: on a fresh archive, packets lost before the first one
         # heard are holes too, not history from before the station existed.
         for apid in dictionary.mission.apids.values():
@@ -196,8 +198,10 @@ class Station:
             for i, (start, end) in enumerate(self._outages):
                 if before <= end and start <= after:
                     self._outages[i] = (min(start, before), max(end, after))
-                    return
-            self._outages.append((before, after))
+                    break
+            else:
+                self._outages.append((before, after))
+            self.archive.set_state(OUTAGES_KEY, self._outages)
 
     def _fill_gaps(self) -> None:
         now = time.time()
@@ -207,6 +211,7 @@ class Station:
         budget = self.settings.gap_requests
         while self._outages and budget:
             start, end = self._outages.pop(0)
+            self.archive.set_state(OUTAGES_KEY, self._outages)
             self.send("STORE_PLAYBACK_TIME", {"start": start, "end": end}, "gapfill")
             self.counters.inc("gap_requests")
             budget -= 1

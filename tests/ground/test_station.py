@@ -413,6 +413,30 @@ def test_an_outage_too_long_for_sequence_counts_is_asked_for_by_time(make_ground
         [asked] = _requests(ground, "STORE_PLAYBACK_TIME")  # times as the CUC carries them (2^-16 s)
         assert asked["start"] == pytest.approx(t0 + 1, abs=1e-4) and asked["end"] == pytest.approx(t0 + 5000, abs=1e-4)
         assert ground.station.counters["outages_found"] == 1
+        assert ground.station.archive.get_state("station.outages") == []  # asked: nothing left to ask
+    finally:
+        downlink.close()
+
+
+def test_an_outage_not_yet_asked_for_survives_a_station_restart(make_ground: Callable[..., Ground],
+                                                                tmp_path: Path) -> None:
+    first = make_ground("gap_fill = false\n")  # found, but never asked for
+    downlink = Downlink(first.mission)
+    try:
+        t0 = time.time()
+        for seq in (0, 1):
+            downlink.packet(seq, t0 + seq)
+        _step_until(first, lambda: first.station.archive.packet_count() == 2, downlink)
+        downlink.packet(9001, t0 + 5000.0)
+        _step_until(first, lambda: first.station.counters["outages_found"] == 1, downlink)
+    finally:
+        downlink.close()
+    first.close()
+    write_mission(tmp_path, "gap_settle = 0\ngap_check = 0.05\n")  # the same archive, gap fill on
+    second = make_ground()
+    downlink = Downlink(second.mission)
+    try:
+        _step_until(second, lambda: bool(_requests(second, "STORE_PLAYBACK_TIME")), downlink)
     finally:
         downlink.close()
 
