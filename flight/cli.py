@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -43,8 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data(args: argparse.Namespace) -> int:
-    import json
-
     from flight.jobs.shakespeare import corpus, default_cache, fetch, prepare
 
     cache = args.cache or default_cache()

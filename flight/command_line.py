@@ -8,7 +8,9 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import time
 from collections.abc import Sequence
 
 from flight.link.errors import ZenithError
@@ -33,3 +35,19 @@ def run_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
     except BrokenPipeError:  # e.g. `ground decode ... | head`: the reader has what it wanted
         sys.stderr.close()
         return 0
+
+
+class StopRequest:
+    """What ends a long-lived process's loop: SIGINT, SIGTERM, or ``duration`` seconds gone by."""
+
+    def __init__(self, duration: float | None = None) -> None:
+        self._signalled = False
+        self._end = time.monotonic() + duration if duration else None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        self._signalled = True
+
+    def __bool__(self) -> bool:
+        return self._signalled or (self._end is not None and time.monotonic() >= self._end)

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from flight.link.config import LinkConfig, from_table
+from flight.link.config import LinkConfig, from_table, read_toml
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
 from flight.supervisor.clock import Clock, RealClock, ScaledClock
@@ -115,15 +114,8 @@ class MissionFile:
 
 def load_mission(path: str | Path | None) -> MissionFile:
     """Read the mission file (None: every default, as on a bench without a file)."""
-    doc: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            doc = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read mission config {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"mission config {path} is not valid TOML: {exc}") from None
+    path = Path(path) if path is not None else None
+    doc = read_toml(path, "mission config") if path is not None else {}
     unknown = sorted(set(doc) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key (known: {', '.join(SECTIONS)})")
@@ -135,7 +127,5 @@ def load_mission(path: str | Path | None) -> MissionFile:
         raise ConfigError("host: expected a string")
     link = from_table(LinkConfig, doc.get("link", {}), "link")
     if path is not None:
-        keys = link.keys_path(path.parent)
-        if keys is not None:
-            link = dataclasses.replace(link, keys_file=str(keys))
+        link = link.relative_to(path.parent)
     return MissionFile(path, doc, link, BenchPorts(base, host))

@@ -14,13 +14,13 @@ archive's command history after a restart.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from typing import Any, TextIO
 
 import zmq
 
+from flight.command_line import StopRequest
 from flight.counters import Counters, merged
 from flight.dictionary import Dictionary, encode_command
 from flight.link.errors import CommandError
@@ -252,18 +252,10 @@ class Station:
 def run_station(mission: MissionFile, dictionary: Dictionary, settings: GroundSettings,
                 duration: float | None = None, out: TextIO | None = None) -> int:
     station = Station(mission, dictionary, settings, out)
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    end = time.monotonic() + duration if duration else None
+    stopping = StopRequest(duration)
     try:
         station.start()
-        while not stopping and (end is None or time.monotonic() < end):
+        while not stopping:
             station.step()
     except zmq.ContextTerminated:
         pass

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from flight.command_line import run_subcommand
+from flight.link.config import read_toml
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
 from hil.demo import add_demo_command
@@ -105,13 +105,7 @@ def add_link_command(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as stream:
-            data = tomllib.load(stream)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    data = read_toml(path, "fault config")
     unknown = sorted(set(data) - {"seed", *DIRECTIONS})
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; expected seed, [up] and [down]")

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+import zmq
 
 from flight.dictionary import encode_command
 from flight.link.cltu import CltuCodec
@@ -118,18 +119,12 @@ def _procedure(stack: Stack, gs: StationClient, show: _Show, count: int) -> list
         time.sleep(0.05)
     gs.await_tlm("cmd.completed", lambda n: n >= len(sent), timeout=90)
     show("operator", "every command of the stream completed")
-    at = _emulator_time_to_mission(stack, sum(OUTAGE) / 2)
+    at = stack.link_epoch() + sum(OUTAGE) / 2
     for name in ("NOOP", "PING"):
         result = gs.send(name, at=at, wait="completed", timeout=60)
         sent += [result.command_id] + ([result.scheduled_id] if result.scheduled_id else [])
         show("operator", f"{name} scheduled on board for the middle of the outage (activity inserted)")
     return sent
-
-
-def _emulator_time_to_mission(stack: Stack, offset: float) -> float:
-    """The emulator counts its pass windows from its own start, near the stack's."""
-    started = (stack.out / "link.log").stat().st_ctime
-    return started + offset
 
 
 def _forge(stack: Stack, gs: StationClient, show: _Show) -> None:
@@ -138,8 +133,6 @@ def _forge(stack: Stack, gs: StationClient, show: _Show) -> None:
     attacker = Sdls(list(link.sdls.associations), KeyRing.generate(["tc-0"]))
     frame = attacker.apply(TcFrame(link.spacecraft_id, 0, FrameType.BD, 0,
                                    encode_command(gs.dictionary, "SAFE_MODE_ENTER", {"reason": "pwned"}))).pack()
-    import zmq
-
     ctx = zmq.Context()
     sender = FrameSender(ctx, stack.mission.ports.ground_uplink(), "attacker")
     time.sleep(0.3)  # the connection is made in the background
@@ -168,9 +161,7 @@ def _summary(stack: Stack, gs: StationClient, sent: list[int], status: dict[str,
              codes: dict[str, int | None], started: float) -> dict[str, Any]:
     time_format = gs.dictionary.mission.tm_time
     record = FlightRecord.read(flight_state, time_format)
-    flight = sqlite3.connect(f"{flight_state.resolve().as_uri()}?mode=ro", uri=True)
-    counters = json.loads(flight.execute("SELECT value FROM kv WHERE key = 'counters'").fetchone()[0])
-    flight.close()
+    counters = record.counters
     missing = record.missing_from(gs.archive)
     commands = [gs.archive.command_by_id(c) for c in sent]
     ran = [record.completions.get(c.request_id.to_bytes(4, "big"), 0) for c in commands if c is not None]

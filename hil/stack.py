@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flight.command_line import StopRequest
 from flight.link.errors import ConfigError, ZenithError
 from flight.mission_config import load_mission
 from ground.api import StationClient
@@ -47,7 +48,8 @@ class StackOptions:
 
 
 def mission_text(base: int, options: StackOptions) -> str:
-    rate = f'[flight.clock]\nsource = "scaled"\nrate = {options.clock_rate}\nanchor = {time.time():.6f}\n' \
+    # No anchor: the supervisor anchors the scaled clock at its first start and keeps it in its state.
+    rate = f'[flight.clock]\nsource = "scaled"\nrate = {options.clock_rate}\n' \
         if options.clock_rate != 1.0 else ""
     return (f"# written by hil stack\nbase_port = {base}\n\n[link]\nkeys_file = \"keys.json\"\n{options.link_toml}\n\n"
             f"[flight]\nstate = \"flight-state.db\"\nheartbeats = \"bind:tcp://127.0.0.1:{base + 4}\"\n"
@@ -122,10 +124,16 @@ class Stack:
         while not self._stopping.wait(0.1):
             with self._flight_lock:
                 child = self.group.child("flight")
-                if child is not None and child.poll() is not None and not self._stopping.is_set():
+                # Dead, not stopped: a kill, a crash or the watchdog (a clean stop, e.g. Ctrl-C, exits 0).
+                if child is not None and child.poll() not in (None, 0) and not self._stopping.is_set():
                     time.sleep(RESTART_DELAY)
                     self.restarts += 1
                     self._start_flight()
+
+    def link_epoch(self) -> float:
+        """When the emulator started, which its pass windows count from: the time of its one line at
+        start (its log is written then, and again only when it stops)."""
+        return (self.out / "link.log").stat().st_mtime
 
     def kill_flight(self) -> None:
         """SIGKILL the supervisor, as a power glitch would; the keeper starts it again."""
@@ -184,19 +192,14 @@ def run_stack(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     options = StackOptions(out=args.out, faults=faults, seed=args.seed, base_port=args.base_port,
                            clock_rate=args.rate)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    stopping = StopRequest(args.duration)
     with Stack(options) as stack:
         print(f"hil stack: up (faults {args.faults}); logs and state in {args.out}", flush=True)
         print(f"  try: ground send --config {stack.mission_path} PING", flush=True)
         print(f"       ground tlm --config {stack.mission_path}", flush=True)
         print("  Ctrl-C stops everything.", flush=True)
-        end = time.monotonic() + args.duration if args.duration else None
-        try:
-            while not stopping.wait(0.2) and (end is None or time.monotonic() < end):
-                pass
-        except KeyboardInterrupt:
-            pass
+        while not stopping:
+            time.sleep(0.2)
         print("hil stack: stopping", flush=True)
     print(f"hil stack: stopped ({stack.restarts} supervisor restarts)", flush=True)
     return 0

@@ -6,6 +6,7 @@ payload's own store, read-only after the run, not against what the ground believ
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from flight.link.pus import parse_tm
 from flight.link.timecode import CucFormat
+from flight.supervisor.supervisor import COUNTERS_KEY
 from ground.archive import Archive
 
 COMPLETION = (1, 7)
@@ -20,11 +22,13 @@ COMPLETION = (1, 7)
 
 @dataclass(frozen=True, slots=True)
 class FlightRecord:
-    """What the payload stored: each packet as (apid, seq, time), and the completion reports per request ID."""
+    """What the payload stored: each packet as (apid, seq, time), the completion reports per request ID,
+    and its counters as last committed (by service)."""
 
     packets: frozenset[tuple[int, int, float]]
     completions: Counter[bytes]
-    started_order: tuple[bytes, ...]  # request IDs in the order their completion reports were made
+    completion_order: tuple[bytes, ...]  # request IDs in the order their completion reports were made
+    counters: dict[str, dict[str, int]]
 
     @classmethod
     def read(cls, path: Path, time_format: CucFormat) -> FlightRecord:
@@ -40,9 +44,10 @@ class FlightRecord:
                     request = bytes(tm.source_data[:4])
                     completions[request] += 1
                     order.append(request)
+            row = db.execute("SELECT value FROM kv WHERE key = ?", (COUNTERS_KEY,)).fetchone()
         finally:
             db.close()
-        return cls(frozenset(packets), completions, tuple(order))
+        return cls(frozenset(packets), completions, tuple(order), json.loads(row[0]) if row else {})
 
     def missing_from(self, archive: Archive) -> set[tuple[int, int, float]]:
         """Packets the payload made before the newest one the archive holds, that the archive lacks.

@@ -8,12 +8,13 @@ application data is a valid PING.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-from flight.dictionary.model import FUNCTION_MANAGEMENT, Command, Dictionary
+from flight.dictionary.model import FUNCTION_MANAGEMENT, Command, Dictionary, Event
 from flight.link.errors import CommandError
 from flight.link.pus import ACK_ALL, build_tc
 
@@ -26,8 +27,8 @@ class DecodedCommand:
     arguments: dict[str, Any]
 
 
-def check_arguments(command: Command, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Validate user-supplied arguments (by name); return them in canonical form."""
+def check_arguments(command: Command | Event, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate given arguments (by name) of a command or an event; return them in canonical form."""
     known = {a.name for a in command.arguments}
     for name in arguments:
         if name not in known:
@@ -40,13 +41,18 @@ def check_arguments(command: Command, arguments: dict[str, Any]) -> dict[str, An
     return checked
 
 
-def encode_app_data(command: Command, arguments: dict[str, Any]) -> bytes:
+def pack_arguments(command: Command | Event, arguments: Mapping[str, Any]) -> bytes:
+    """The checked arguments as one msgpack array in dictionary order (enums as codes); nothing at all
+    when there are none."""
     checked = check_arguments(command, arguments)
-    head = command.function_id.to_bytes(2, "big") if command.function_id is not None else b""
     if not command.arguments:
-        return head
-    values = [arg.type.to_wire(checked[arg.name]) for arg in command.arguments]
-    return head + msgpack.packb(values, use_bin_type=True)
+        return b""
+    return msgpack.packb([arg.type.to_wire(checked[arg.name]) for arg in command.arguments], use_bin_type=True)
+
+
+def encode_app_data(command: Command, arguments: dict[str, Any]) -> bytes:
+    head = command.function_id.to_bytes(2, "big") if command.function_id is not None else b""
+    return head + pack_arguments(command, arguments)
 
 
 def encode_command(dictionary: Dictionary, name: str, arguments: dict[str, Any] | None = None,

@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
+from flight.dictionary.commands import pack_arguments
 from flight.dictionary.model import Dictionary, Event, HousekeepingReport
 from flight.dictionary.types import FLOAT_LIMITS, INTEGER_RANGES
 from flight.link.errors import CommandError, TelemetryError
@@ -27,6 +28,7 @@ PACKED_TYPES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16":
                 "f32": "f", "f64": "d", "bool": "B", "enum": "B"}
 _ID = struct.Struct(">H")
 UNKNOWN_CODE = 255
+T = TypeVar("T")
 
 
 def _layout(report: HousekeepingReport) -> struct.Struct:
@@ -60,13 +62,19 @@ def pack_report(report: HousekeepingReport, values: Mapping[str, Any]) -> bytes:
                                               for c in report.channels))
 
 
-def unpack_report(dictionary: Dictionary, data: bytes) -> tuple[HousekeepingReport, dict[str, Any]]:
+def _identified(data: bytes, find: Callable[[int], T | None], field: str, what: str) -> T:
+    """What the 2-octet ID that source data starts with names in the dictionary."""
     if len(data) < _ID.size:
-        raise TelemetryError("sid", f"{len(data)} octets, a report starts with a 2-octet structure ID")
-    (sid,) = _ID.unpack_from(data)
-    report = dictionary.report(sid)
-    if report is None:
-        raise TelemetryError("sid", f"no housekeeping structure {sid}")
+        raise TelemetryError(field, f"{len(data)} octets; {what} reports start with a 2-octet ID")
+    (key,) = _ID.unpack_from(data)
+    found = find(key)
+    if found is None:
+        raise TelemetryError(field, f"no {what} {key}")
+    return found
+
+
+def unpack_report(dictionary: Dictionary, data: bytes) -> tuple[HousekeepingReport, dict[str, Any]]:
+    report = _identified(data, dictionary.report, "sid", "housekeeping structure")
     layout = _layout(report)
     if len(data) != layout.size:
         raise TelemetryError("length", f"structure {report.name} is {layout.size} octets, got {len(data)}")
@@ -83,37 +91,18 @@ def unpack_report(dictionary: Dictionary, data: bytes) -> tuple[HousekeepingRepo
 
 
 def pack_event(event: Event, arguments: Mapping[str, Any]) -> bytes:
-    """An event's source data; arguments are checked against the dictionary first."""
-    head = _ID.pack(event.id)
-    if not event.arguments:
-        return head
-    values = []
-    for arg in event.arguments:
-        where = f"{event.name}.{arg.name}"
-        if arg.name not in arguments:
-            raise CommandError(where, "missing event argument")
-        values.append(arg.type.to_wire(arg.type.check(arguments[arg.name], where)))
-    return head + msgpack.packb(values, use_bin_type=True)
+    """An event's source data; its arguments are checked as a command's are."""
+    return _ID.pack(event.id) + pack_arguments(event, arguments)
 
 
 def unpack_event(dictionary: Dictionary, data: bytes) -> tuple[Event, dict[str, Any]]:
-    if len(data) < _ID.size:
-        raise TelemetryError("event_id", f"{len(data)} octets, an event report starts with a 2-octet ID")
-    (event_id,) = _ID.unpack_from(data)
-    event = dictionary.event(event_id)
-    if event is None:
-        raise TelemetryError("event_id", f"no event {event_id}")
+    event = _identified(data, dictionary.event, "event_id", "event")
     rest = data[_ID.size:]
     if not event.arguments:
         if rest:
             raise TelemetryError("arguments", f"{event.name} has no arguments, got {len(rest)} octets")
         return event, {}
-    try:
-        values = msgpack.unpackb(rest, raw=False, strict_map_key=True, ext_hook=_no_ext("arguments"))
-    except TelemetryError:
-        raise
-    except Exception as exc:  # msgpack reports garbage through several exception types
-        raise TelemetryError("arguments", f"{event.name}: not a msgpack array ({exc})") from None
+    values = _msgpack(rest, "arguments", f"{event.name}: not a msgpack array")
     if not isinstance(values, list) or len(values) != len(event.arguments):
         raise TelemetryError("arguments", f"{event.name}: expected {len(event.arguments)} arguments")
     try:
@@ -123,10 +112,17 @@ def unpack_event(dictionary: Dictionary, data: bytes) -> tuple[Event, dict[str, 
         raise TelemetryError("arguments", str(exc)) from None
 
 
-def _no_ext(field: str) -> Callable[[int, bytes], Any]:
-    def reject(code: int, _data: bytes) -> Any:
+def _msgpack(data: bytes, field: str, garbage: str, strict_map_key: bool = True) -> Any:
+    """One msgpack value; any garbage, or an extension type, is a TelemetryError naming ``field``."""
+    def no_ext(code: int, _data: bytes) -> Any:
         raise TelemetryError(field, f"msgpack extension type {code} is not allowed")
-    return reject
+
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=strict_map_key, ext_hook=no_ext)
+    except TelemetryError:
+        raise
+    except Exception as exc:  # msgpack reports garbage through several exception types
+        raise TelemetryError(field, f"{garbage} ({exc})") from None
 
 
 # Service reports whose layout is a record, not a dictionary structure: TM[11,10] schedule detail
@@ -140,12 +136,7 @@ def pack_record(value: Any) -> bytes:
 
 
 def unpack_record(data: bytes) -> Any:
-    try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext("record"))
-    except TelemetryError:
-        raise
-    except Exception as exc:  # msgpack reports garbage through several exception types
-        raise TelemetryError("record", f"not a msgpack value ({exc})") from None
+    value = _msgpack(data, "record", "not a msgpack value", strict_map_key=False)
     _no_timestamps(value)
     return value
 

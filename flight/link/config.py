@@ -139,6 +139,11 @@ class LinkConfig:
     def channel(self, vcid: int) -> TcChannel | None:
         return next((c for c in self.tc.channels if c.vcid == vcid), None)
 
+    def relative_to(self, base: Path) -> LinkConfig:
+        """The config with its key file found from ``base`` (the folder of the file it came from)."""
+        keys = self.keys_path(base)
+        return dataclasses.replace(self, keys_file=str(keys)) if keys else self
+
     def keys_path(self, base: Path | None = None) -> Path | None:
         if not self.keys_file:
             return None
@@ -146,17 +151,19 @@ class LinkConfig:
         return path if path.is_absolute() or base is None else base / path
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; a ConfigError naming ``what`` and the file when it cannot be read."""
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
 def load_link_config(path: str | Path) -> LinkConfig:
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read link config {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"link config {path} is not valid TOML: {exc}") from None
-    config = from_table(LinkConfig, doc, "")
-    keys = config.keys_path(path.parent)
-    return dataclasses.replace(config, keys_file=str(keys)) if keys else config
+    return from_table(LinkConfig, read_toml(path, "link config"), "").relative_to(path.parent)
 
 
 def from_table(cls: type, table: Any, where: str) -> Any:

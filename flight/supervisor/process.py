@@ -11,7 +11,6 @@ run first, before anything new is heard.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from typing import TextIO
@@ -19,6 +18,7 @@ from typing import TextIO
 import msgpack
 import zmq
 
+from flight.command_line import StopRequest
 from flight.dictionary import Dictionary
 from flight.link.config import build_sdls
 from flight.link.transport import FrameReceiver, FrameSender
@@ -47,14 +47,7 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     beats = None
     if settings.heartbeats:
         beats = FrameReceiver(ctx, mission.endpoint(settings.heartbeats, mission.ports.heartbeats(True)), "heartbeats")
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = StopRequest(duration)
 
     def show(outcome: Outcome) -> None:
         print("COMMAND " + json.dumps(outcome.as_dict()), file=out, flush=True)
@@ -64,12 +57,11 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     watchdog = Watchdog(settings.watchdog)
     watchdog.start()
     parameters = supervisor.parameters
-    end = time.monotonic() + duration if duration else None
     next_frame = next_data = time.monotonic()
     try:
         for outcome in supervisor.run_journal():  # what a kill interrupted, before anything new
             show(outcome)
-        while not stopping and (end is None or time.monotonic() < end):
+        while not stopping:
             wake = next_data if supervisor.mux.has_data() else next_frame
             raw = rx.recv(min(MAX_WAIT, max(0.0, wake - time.monotonic())))
             began = time.monotonic()

@@ -87,11 +87,12 @@ class Supervisor:
                                       lambda: params.get("health.max_restarts"))
         self.test = TestService(self.telemetry, self.events)
         self.dispatcher.reload = [params.load, self.events.load, self.modes.load, self.power.load,
-                                  self.housekeeping.load, self.restarts.load]
+                                  self.housekeeping.load, self.restarts.load, self.schedule.load, self.playback.load]
         # The supervisor's own telecommands (health responses) keep their counts across restarts, so
         # their request IDs, and the reports about them, stay distinct.
         self._onboard_sequence = SequenceCounter({int(a): n for a, n in db.get(ONBOARD_SEQUENCE_KEY, {}).items()})
         self._register_commands()
+        self._counter_sets = self._collect_counters()
         self._restore_counters()
         # Journaled before a kill, not yet run: they run first, and are counted as resumed.
         self._interrupted = {entry.id for entry in self.journal.pending()}
@@ -110,7 +111,7 @@ class Supervisor:
             with self.db.transaction():
                 yield
                 self.telemetry.save()
-                self.db.put(COUNTERS_KEY, {key: c.state() for key, c in self._counter_sets().items()})
+                self.db.put(COUNTERS_KEY, {key: c.state() for key, c in self._counter_sets.items()})
         except BaseException:
             self.telemetry.rolled_back()
             raise
@@ -225,6 +226,8 @@ class Supervisor:
         self._loop_lag = max(self._loop_lag, seconds)
 
     def _feed_playback(self) -> None:
+        if not self.playback.active():
+            return
         if self.mux.queued_octets(PLAYBACK_VC) == 0 and self.playback.finishing():
             # Every packet handed to the playback channel is in a frame already: only now may the
             # completion go (on the real-time channel, which would otherwise overtake the last packets).
@@ -274,9 +277,10 @@ class Supervisor:
         return values
 
     def counters(self) -> dict[str, int]:
-        return merged(*self._counter_sets().values())
+        return merged(*self._counter_sets.values())
 
-    def _counter_sets(self) -> dict[str, Counters]:
+    def _collect_counters(self) -> dict[str, Counters]:
+        """Every service's counters by a stable key (how they are saved): built once, the services are fixed."""
         receiver = self.receiver
         sets = {"cmd": self.dispatcher.counters, "verification": self.verifier.counters, "tc": receiver.counters,
                 "tm_mux": self.mux.counters, "hk": self.housekeeping.counters, "events": self.events.counters,
@@ -294,7 +298,7 @@ class Supervisor:
 
     def _restore_counters(self) -> None:
         saved = self.db.get(COUNTERS_KEY, {})
-        for key, counters in self._counter_sets().items():
+        for key, counters in self._counter_sets.items():
             if key in saved:
                 counters.restore(saved[key])
 
@@ -354,7 +358,7 @@ class Supervisor:
 
     def _services(self) -> dict[str, list[Counters]]:
         """The counters RESET_COUNTERS can zero, by the dictionary's enum labels."""
-        sets = self._counter_sets()
+        sets = self._counter_sets
         groups = {"COMMANDS": ["cmd", "verification", "journal"], "TC_LINK": ["tc"], "SDLS": ["sdls"],
                   "TM_LINK": ["tm_mux"], "CLTU": ["cltu"], "HOUSEKEEPING": ["hk"], "EVENTS": ["events"],
                   "SCHEDULE": ["schedule"], "STORE": ["store", "playback"], "PARAMETERS": ["params", "functions"],

@@ -260,7 +260,7 @@ def test_pack_event_rejects_a_missing_argument() -> None:
     lockout = ZD.event("FARM_LOCKOUT")
     assert lockout is not None
     err = command_error(pack_event, lockout, {"vcid": 0, "vr": 3})
-    assert err.field == "FARM_LOCKOUT.ns" and err.reason == "missing event argument"
+    assert err.field == "FARM_LOCKOUT.ns" and err.reason == "missing argument"
 
 
 @pytest.mark.parametrize(("name", "arguments", "field"), [
@@ -271,6 +271,7 @@ def test_pack_event_rejects_a_missing_argument() -> None:
     ("COMMAND_REJECTED", {"command": b"PING", "reason": ""}, "COMMAND_REJECTED.command"),
     ("EVENTS_SUPPRESSED", {"event": "X", "count": 1, "window": math.nan}, "EVENTS_SUPPRESSED.window"),
     ("EVENTS_SUPPRESSED", {"event": "X", "count": -1, "window": 1.0}, "EVENTS_SUPPRESSED.count"),
+    ("FARM_LOCKOUT", {"vcid": 0, "ns": 7, "vr": 3, "spare": 1}, "FARM_LOCKOUT.spare"),  # not an argument of it
 ])
 def test_pack_event_rejects_bad_arguments(name: str, arguments: dict[str, Any], field: str) -> None:
     event = ZD.event(name)

@@ -6,7 +6,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +72,6 @@ def ping(seq: int) -> bytes:
 
 def realtime(*packets: bytes) -> list[tuple[bytes, int]]:
     return [(p, 0) for p in packets]
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "archive.db"
-
-
-@pytest.fixture
-def archive(path: Path) -> Iterator[Archive]:
-    with Archive(path, ZD) as opened:
-        yield opened
 
 
 # --- decoded kinds ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from random import Random
 
@@ -20,17 +20,6 @@ ZD = load_dictionary()
 A, B = ZD.mission.apids["core"], ZD.mission.apids["link"]
 M = SEQUENCE_COUNT_MODULO
 NOW = 1_750_000_000.0
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "archive.db"
-
-
-@pytest.fixture
-def archive(path: Path) -> Iterator[Archive]:
-    with Archive(path, ZD) as opened:
-        yield opened
 
 
 @pytest.fixture

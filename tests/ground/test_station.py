@@ -294,6 +294,12 @@ class Downlink:
         self.socket.close()
         self.ctx.term()
 
+    def __enter__(self) -> Downlink:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
 
 def _step_until(ground: Ground, done: Callable[[], bool], downlink: Downlink | None = None,
                 timeout: float = 10.0) -> None:
@@ -305,15 +311,14 @@ def _step_until(ground: Ground, done: Callable[[], bool], downlink: Downlink | N
         ground.station.step(0.01)
 
 
-def _gap_requests(ground: Ground) -> list[dict[str, Any]]:
+def _requests(ground: Ground, name: str) -> list[dict[str, Any]]:
     return [ground.station.archive.command_by_id(row[0]).arguments
-            for row in ground.commands() if row[1] == "STORE_PLAYBACK_SEQ" and row[5] == "gapfill"]
+            for row in ground.commands() if row[1] == name and row[5] == "gapfill"]
 
 
 def test_contact_los_and_gap_fill_requests_only_while_in_contact(make_ground: Callable[..., Ground]) -> None:
     ground = make_ground("los_after = 0.5\ngap_settle = 0\ngap_retry = 0.3\ngap_check = 0.05\n")
-    downlink = Downlink(ground.mission)
-    try:
+    with Downlink(ground.mission) as downlink:
         t0 = time.time()
         for seq in (0, 1, 5):  # 2, 3 and 4 were lost
             downlink.packet(seq, t0 + seq)
@@ -321,32 +326,29 @@ def test_contact_los_and_gap_fill_requests_only_while_in_contact(make_ground: Ca
         assert "AOS" in ground.out.getvalue()
         _step_until(ground, lambda: ground.station.archive.packet_count() == 3, downlink)
         assert ground.station.tracker.missing_count() == 3
-        _step_until(ground, lambda: len(_gap_requests(ground)) >= 2, downlink)  # asked, and asked again
-        assert _gap_requests(ground)[0] == {"apid": CORE, "first": 2, "count": 3}
+        _step_until(ground, lambda: len(_requests(ground, "STORE_PLAYBACK_SEQ")) >= 2, downlink)  # and again
+        assert _requests(ground, "STORE_PLAYBACK_SEQ")[0] == {"apid": CORE, "first": 2, "count": 3}
         assert ground.station.counters["gap_requests"] >= 2
         # The downlink goes quiet: loss of signal, and no more requests while it lasts.
         _step_until(ground, lambda: not ground.station.in_contact)
         assert "LOS" in ground.out.getvalue()
         assert (ground.station.counters["aos"], ground.station.counters["los"]) == (1, 1)
-        asked = len(_gap_requests(ground))
+        asked = len(_requests(ground, "STORE_PLAYBACK_SEQ"))
         quiet_until = time.monotonic() + 0.8  # longer than gap_retry
         while time.monotonic() < quiet_until:
             ground.station.step(0.01)
-        assert len(_gap_requests(ground)) == asked
+        assert len(_requests(ground, "STORE_PLAYBACK_SEQ")) == asked
         # A playback of the lost packets completes the archive; contact comes back with it.
         for seq in (2, 3, 4):
             downlink.packet(seq, t0 + seq, vcid=1)
         _step_until(ground, lambda: ground.station.tracker.missing_count() == 0, downlink)
         assert ground.station.in_contact and ground.station.counters["aos"] == 2
         assert ground.ask("ping")["status"]["missing"] == 0
-    finally:
-        downlink.close()
 
 
 def test_without_gap_fill_the_station_asks_for_nothing(make_ground: Callable[..., Ground]) -> None:
     ground = make_ground("gap_fill = false\ngap_settle = 0\ngap_check = 0.05\n")
-    downlink = Downlink(ground.mission)
-    try:
+    with Downlink(ground.mission) as downlink:
         t0 = time.time()
         for seq in (0, 4):
             downlink.packet(seq, t0 + seq)
@@ -356,17 +358,16 @@ def test_without_gap_fill_the_station_asks_for_nothing(make_ground: Callable[...
             downlink.frame()
             ground.station.step(0.01)
         assert ground.station.in_contact
-        assert _gap_requests(ground) == []
-    finally:
-        downlink.close()
+        assert _requests(ground, "STORE_PLAYBACK_SEQ") == []
 
 
-def test_garbage_on_the_control_socket_does_not_stop_the_station(ground: Ground) -> None:
+@pytest.mark.parametrize("parts", [[b"\xc1garbage"], [b"one", b"two"]], ids=["garbage", "multipart"])
+def test_a_malformed_control_request_is_refused_and_the_station_goes_on(ground: Ground, parts: list[bytes]) -> None:
     sock = ground.ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(control_endpoint(ground.mission, ground_settings(ground.mission)))
     try:
-        sock.send(b"\xc1garbage")
+        sock.send_multipart(parts)
         deadline = time.monotonic() + 10
         while not sock.poll(0):
             assert time.monotonic() < deadline
@@ -376,34 +377,11 @@ def test_garbage_on_the_control_socket_does_not_stop_the_station(ground: Ground)
         sock.close()
     assert ground.ask("send", name="PING")["ok"] is True
     assert ground.station.housekeeping()["control.malformed"] == 1
-
-
-def test_a_multipart_request_is_refused_and_the_station_goes_on(ground: Ground) -> None:
-    sock = ground.ctx.socket(zmq.REQ)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(control_endpoint(ground.mission, ground_settings(ground.mission)))
-    try:
-        sock.send_multipart([b"one", b"two"])
-        deadline = time.monotonic() + 10
-        while not sock.poll(0):
-            assert time.monotonic() < deadline
-            ground.station.step(0.01)
-        assert msgpack.unpackb(sock.recv())["field"] == "request"
-    finally:
-        sock.close()
-    assert ground.ask("send", name="PING")["ok"] is True
-    assert ground.station.housekeeping()["control.malformed"] == 1
-
-
-def _requests(ground: Ground, name: str) -> list[dict[str, Any]]:
-    return [ground.station.archive.command_by_id(row[0]).arguments
-            for row in ground.commands() if row[1] == name and row[5] == "gapfill"]
 
 
 def test_an_outage_too_long_for_sequence_counts_is_asked_for_by_time(make_ground: Callable[..., Ground]) -> None:
     ground = make_ground("gap_settle = 0\ngap_check = 0.05\n")
-    downlink = Downlink(ground.mission)
-    try:
+    with Downlink(ground.mission) as downlink:
         t0 = time.time()
         for seq in (0, 1):
             downlink.packet(seq, t0 + seq)
@@ -414,37 +392,28 @@ def test_an_outage_too_long_for_sequence_counts_is_asked_for_by_time(make_ground
         assert asked["start"] == pytest.approx(t0 + 1, abs=1e-4) and asked["end"] == pytest.approx(t0 + 5000, abs=1e-4)
         assert ground.station.counters["outages_found"] == 1
         assert ground.station.archive.get_state("station.outages") == []  # asked: nothing left to ask
-    finally:
-        downlink.close()
 
 
 def test_an_outage_not_yet_asked_for_survives_a_station_restart(make_ground: Callable[..., Ground],
                                                                 tmp_path: Path) -> None:
     first = make_ground("gap_fill = false\n")  # found, but never asked for
-    downlink = Downlink(first.mission)
-    try:
+    with Downlink(first.mission) as downlink:
         t0 = time.time()
         for seq in (0, 1):
             downlink.packet(seq, t0 + seq)
         _step_until(first, lambda: first.station.archive.packet_count() == 2, downlink)
         downlink.packet(9001, t0 + 5000.0)
         _step_until(first, lambda: first.station.counters["outages_found"] == 1, downlink)
-    finally:
-        downlink.close()
     first.close()
     write_mission(tmp_path, "gap_settle = 0\ngap_check = 0.05\n")  # the same archive, gap fill on
     second = make_ground()
-    downlink = Downlink(second.mission)
-    try:
+    with Downlink(second.mission) as downlink:
         _step_until(second, lambda: bool(_requests(second, "STORE_PLAYBACK_TIME")), downlink)
-    finally:
-        downlink.close()
 
 
 def test_a_hole_the_store_cannot_fill_is_given_up_after_its_attempts(make_ground: Callable[..., Ground]) -> None:
     ground = make_ground("gap_settle = 0\ngap_retry = 0.05\ngap_check = 0.02\ngap_attempts = 3\n")
-    downlink = Downlink(ground.mission)
-    try:
+    with Downlink(ground.mission) as downlink:
         t0 = time.time()
         for seq in (0, 2):  # 1 is lost, and no playback ever brings it
             downlink.packet(seq, t0 + seq)
@@ -452,5 +421,3 @@ def test_a_hole_the_store_cannot_fill_is_given_up_after_its_attempts(make_ground
         assert len(_requests(ground, "STORE_PLAYBACK_SEQ")) == 3
         assert ground.station.tracker.missing_count() == 0
         assert "gave up" in ground.out.getvalue()
-    finally:
-        downlink.close()

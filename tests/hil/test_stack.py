@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from flight.mission_config import MissionFile, load_mission
+from flight.supervisor.clock import ScaledClock
+from flight.supervisor.state_db import StateDb
 from ground.station_config import control_endpoint, ground_settings
 from hil.cli import main as hil_main
 from hil.stack import Stack, StackOptions, mission_text
@@ -40,12 +42,13 @@ def test_the_default_mission_runs_in_real_time_on_the_chosen_ports(tmp_path: Pat
     assert control_endpoint(mission, ground) == f"tcp://127.0.0.1:{BASE + 5}"
 
 
-def test_a_rate_gives_a_scaled_clock_anchored_now(tmp_path: Path) -> None:
-    before = time.time()
+def test_a_rate_gives_a_scaled_clock_the_supervisor_anchors_at_its_first_start(tmp_path: Path) -> None:
     mission = _load(tmp_path, StackOptions(out=tmp_path, clock_rate=60.0))
-    clock = mission.flight().clock
-    assert (clock.source, clock.rate) == ("scaled", 60.0)
-    assert before - 1e-3 <= clock.anchor <= time.time()
+    settings = mission.flight().clock
+    assert (settings.source, settings.rate, settings.anchor) == ("scaled", 60.0, 0.0)
+    before = time.time()
+    clock = settings.build(StateDb(tmp_path / "state.db"))
+    assert isinstance(clock, ScaledClock) and before <= clock.anchor <= time.time()
 
 
 def test_extra_toml_lands_in_its_table(tmp_path: Path) -> None:

@@ -60,11 +60,13 @@ def test_completions_are_counted_per_request_id_in_order(harness: Any, tmp_path:
     assert record.completions[ping[:4]] == 2
     assert record.completions[noop[:4]] == 1
     assert record.completions[rejected[:4]] == 0
-    assert record.started_order == (ping[:4], noop[:4], ping[:4])
+    assert record.completion_order == (ping[:4], noop[:4], ping[:4])
     # Every packet in the store, each with its APID, count and time.
     stored = harness.stored()
     assert record.packets == {(p.apid, p.seq, round(p.time, 4)) for p in stored}
     assert len(record.packets) == len(stored)
+    # The counters, as the supervisor last committed them.
+    assert record.counters["cmd"]["completed"] == 3 and record.counters["cmd"]["rejected"] == 1
 
 
 def test_missing_from_finds_holes_but_ignores_what_is_newer_than_the_archive(harness: Any,

@@ -34,18 +34,29 @@ class Schedule:
         self.dictionary = dictionary
         self.journal = journal
         self.counters = Counters("schedule")
+        self.load()
+
+    def load(self) -> None:
+        """Forget the cached next release time: the schedule changed (or a failed command rolled back)."""
+        self._next_known = False
+        self._next: float | None = None
 
     def pending(self) -> int:
         return self.db.conn.execute("SELECT COUNT(*) FROM schedule").fetchone()[0]
 
     def next_time(self) -> float | None:
-        return self.db.conn.execute("SELECT MIN(time) FROM schedule").fetchone()[0]
+        """When the next activity is due; asked at every turn of the loop, so kept until the schedule changes."""
+        if not self._next_known:
+            self._next = self.db.conn.execute("SELECT MIN(time) FROM schedule").fetchone()[0]
+            self._next_known = True
+        return self._next
 
     def insert(self, time: float, packet: bytes, now: float) -> int:
         name = self._command_name(packet, "command")
         cur = self.db.conn.execute("INSERT INTO schedule (time, name, packet, inserted) VALUES (?, ?, ?, ?)",
                                    (time, name, packet, now))
         self.counters.inc("inserted")
+        self.load()
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -61,6 +72,7 @@ class Schedule:
             self.db.conn.execute("DELETE FROM schedule WHERE id = ?", (activity,))
             self.counters.inc("executed")
             events.raise_event("SCHEDULE_RELEASED", activity=activity, command=name)
+        self.load()
         return len(due)
 
     def _command_name(self, packet: bytes, where: str) -> str:
@@ -83,9 +95,11 @@ class Schedule:
         def delete(ctx: CommandContext) -> None:
             self.db.conn.execute("DELETE FROM schedule WHERE id = ?", (ctx.arguments["activity"],))
             self.counters.inc("deleted")
+            self.load()
 
         def shift(ctx: CommandContext) -> None:
             self.db.conn.execute("UPDATE schedule SET time = MAX(0, time + ?)", (ctx.arguments["offset"],))
+            self.load()
 
         def report(_ctx: CommandContext) -> None:
             rows = [[activity, time, name, packet] for activity, time, name, packet in self.activities()]

@@ -64,13 +64,19 @@ class OnboardStore:
         return [row[0] for row in rows]
 
     def ids_in_sequence(self, apid: int, first: int, count: int) -> list[int]:
-        """The newest stored packet of each wanted count: after a wrap, an older one has the same count."""
-        wanted = {(first + i) % SEQUENCE_COUNT_MODULO for i in range(count)}
-        newest: dict[int, int] = {}
-        for row_id, seq in self.db.conn.execute("SELECT id, seq FROM store WHERE apid = ? ORDER BY id", (apid,)):
-            if seq in wanted:
-                newest[seq] = row_id
-        return sorted(newest.values())
+        """The newest stored packet of each wanted count: after a wrap, an older one has the same count.
+
+        The counts are one range, or two where it wraps past 16383: both read through the (apid, seq) index.
+        """
+        last = first + min(count, SEQUENCE_COUNT_MODULO) - 1
+        ranges = [(first, min(last, SEQUENCE_COUNT_MODULO - 1))]
+        if last >= SEQUENCE_COUNT_MODULO:
+            ranges.append((0, last - SEQUENCE_COUNT_MODULO))
+        ids = []
+        for low, high in ranges:
+            ids += [row[0] for row in self.db.conn.execute(
+                "SELECT MAX(id) FROM store WHERE apid = ? AND seq BETWEEN ? AND ? GROUP BY seq", (apid, low, high))]
+        return sorted(ids)
 
     def packet(self, row_id: int) -> bytes | None:
         row = self.db.conn.execute("SELECT packet FROM store WHERE id = ?", (row_id,)).fetchone()
@@ -96,6 +102,19 @@ class Playback:
         self.db = db
         self.store = store
         self.counters = Counters("store")  # store.played_back belongs to the store's channels
+        self.load()
+
+    def load(self) -> None:
+        """Forget whether the queue is empty: it changed (or a failed command rolled back)."""
+        self._active: bool | None = None
+
+    def active(self) -> bool:
+        """Whether anything is queued, on its way down or awaiting completion; asked at every turn of
+        the loop, so an empty queue is remembered until a request comes."""
+        if self._active is None:
+            self._active = self.db.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM playback) OR EXISTS (SELECT 1 FROM playback_requests)").fetchone()[0] == 1
+        return self._active
 
     def enqueue(self, ids: list[int], ref: bytes) -> int:
         """Queue rows for a request (``ref`` identifies it for its reports); the request's row ID."""
@@ -105,6 +124,7 @@ class Playback:
         assert request is not None
         self.db.conn.executemany("INSERT INTO playback (store_id, request) VALUES (?, ?)",
                                  [(row_id, request) for row_id in ids])
+        self.load()
         return request
 
     def pending(self) -> int:
@@ -122,6 +142,7 @@ class Playback:
             self.db.conn.execute("UPDATE playback_requests SET sent = total - "
                                  "(SELECT COUNT(*) FROM playback WHERE playback.request = playback_requests.id)")
             self.counters.inc("playback_requeued", n)
+        self.load()
         return n
 
     def take(self, limit: int = FEED_BATCH) -> tuple[list[bytes], list[PlaybackProgress]]:
@@ -129,14 +150,14 @@ class Playback:
 
         A row whose packet was evicted meanwhile is skipped and counted: the store is bounded.
         """
-        rows = self.db.conn.execute("SELECT id, store_id, request FROM playback WHERE taken = 0 ORDER BY id LIMIT ?",
-                                    (limit,)).fetchall()
+        rows = self.db.conn.execute(
+            "SELECT playback.id, playback.request, store.packet FROM playback LEFT JOIN store ON store.id = "
+            "playback.store_id WHERE playback.taken = 0 ORDER BY playback.id LIMIT ?", (limit,)).fetchall()
         if not rows:
             return [], []
         packets: list[bytes] = []
         sent: dict[int, int] = {}
-        for _row_id, store_id, request in rows:
-            packet = self.store.packet(store_id)
+        for _row_id, request, packet in rows:
             if packet is None:
                 self.counters.inc("playback_evicted")
             else:
@@ -166,4 +187,5 @@ class Playback:
         rows = self.db.conn.execute("SELECT id, ref, total FROM playback_requests WHERE sent >= total ORDER BY id"
                                     ).fetchall()
         self.db.conn.executemany("DELETE FROM playback_requests WHERE id = ?", [(row[0],) for row in rows])
+        self.load()
         return [(ref, total) for _, ref, total in rows]
