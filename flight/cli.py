@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flight.command_line import run_subcommand
 from flight.dictionary import load_dictionary
+from flight.jobs.train_command import add_parser as add_train_parser
 from flight.link.config import SdlsSettings
 from flight.link.errors import ZenithError
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(default $ZENITH_CACHE/shakespeare or ~/.cache/zenith/shakespeare)")
     data.add_argument("--out", type=Path, help="where train.bin, val.bin and meta.json go (default: CACHE/prepared)")
     data.set_defaults(handler=_data)
+    add_train_parser(sub)
     return parser
 
 

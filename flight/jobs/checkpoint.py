@@ -1,0 +1,214 @@
+"""Training checkpoints: safetensors files with a CRC-32C of every tensor, in verified generations.
+
+A checkpoint holds the model, the optimizer state, the RNG states, the data position (the step: the
+batches are a function of it) and the configs. It is data only: safetensors, never pickle, so a file
+that arrives by uplink or from a damaged disk can be refused but can never run code. The CRC-32C of
+every tensor (the SSE4.2 instruction, through ``crc32c``) sits in the file's metadata and is checked
+on load, which catches the bit flips that a well-formed file can still carry.
+
+Files are written atomically (temporary file, fsync, rename, fsync of the directory) and the newest
+``keep`` generations are kept; when the newest does not verify, the one before it is used and the
+caller is told why, to raise an event.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import crc32c
+import safetensors.torch
+import torch
+
+from flight.atomic_file import write_atomic
+from flight.link.errors import ZenithError
+
+FORMAT = "zenith-checkpoint/1"
+NAME = re.compile(r"^step-(\d{9})\.safetensors$")
+MAX_HEADER = 16 << 20  # a safetensors header is JSON naming each tensor: megabytes at the very most
+OPTIM = "optim."
+RNG_CPU = "rng.cpu"
+RNG_CUDA = "rng.cuda."
+
+
+class CheckpointError(ZenithError):
+    """A checkpoint that cannot be written, or one that is not a verified Zenith checkpoint."""
+
+
+@dataclass
+class Snapshot:
+    """A checkpoint in host memory: what is written, and what a load gives back."""
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["step"])
+
+
+def tensor_crc(tensor: torch.Tensor) -> int:
+    """CRC-32C of a tensor's bytes as stored (little-endian, row-major)."""
+    return crc32c.crc32c(tensor.reshape(-1).view(torch.uint8).numpy())
+
+
+def capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict[str, Any]) -> Snapshot:
+    """Copy the training state into host memory; the only part of a save the training loop waits for."""
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple[int, tuple[int, ...]], str] = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if key in seen:  # tied weights: safetensors stores each buffer once
+            aliases[name] = seen[key]
+            continue
+        seen[key] = name
+        tensors[name] = tensor.detach().to("cpu", copy=True).contiguous()
+    groups: list[dict[str, Any]] = []
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        for index, values in state["state"].items():
+            for key, value in values.items():
+                tensors[f"{OPTIM}{index}.{key}"] = value.detach().to("cpu", copy=True).contiguous()
+        groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in state["param_groups"]]
+    tensors[RNG_CPU] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for device, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"{RNG_CUDA}{device}"] = rng
+    return Snapshot(tensors, {**meta, "aliases": aliases, "param_groups": groups})
+
+
+def encode(snapshot: Snapshot) -> bytes:
+    """The safetensors file of a snapshot, its CRCs in the metadata."""
+    if "step" not in snapshot.meta:
+        raise CheckpointError("a checkpoint needs its step")
+    crcs = {name: tensor_crc(tensor) for name, tensor in snapshot.tensors.items()}
+    metadata = {"format": FORMAT, "meta": json.dumps(snapshot.meta), "crc32c": json.dumps(crcs)}
+    return safetensors.torch.save(snapshot.tensors, metadata=metadata)
+
+
+def decode(data: bytes, source: str = "checkpoint") -> Snapshot:
+    """Parse and verify a checkpoint file's bytes; anything else raises CheckpointError."""
+    metadata = _metadata(data, source)
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{source}: format {metadata.get('format')!r}, expected {FORMAT!r}")
+    try:
+        meta = json.loads(metadata["meta"])
+        crcs = json.loads(metadata["crc32c"])
+        tensors = safetensors.torch.load(data)
+    except Exception as exc:  # the library raises its own error types for every malformed layout
+        raise CheckpointError(f"{source}: unreadable: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(crcs, dict) or "step" not in meta:
+        raise CheckpointError(f"{source}: metadata lacks the step or the CRC table")
+    if set(crcs) != set(tensors):
+        raise CheckpointError(f"{source}: the CRC table does not name exactly the stored tensors")
+    for name, tensor in tensors.items():
+        if tensor_crc(tensor) != crcs[name]:
+            raise CheckpointError(f"{source}: tensor {name} fails its CRC-32C")
+    return Snapshot(tensors, meta)
+
+
+def _metadata(data: bytes, source: str) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors header, read before the library touches the file."""
+    if len(data) < 8:
+        raise CheckpointError(f"{source}: {len(data)} bytes is not a safetensors file")
+    (length,) = struct.unpack_from("<Q", data)
+    if length > min(MAX_HEADER, len(data) - 8):
+        # a pickle (zip or protocol-2 stream) lands here: its first 8 bytes are no sane header length
+        raise CheckpointError(f"{source}: not a safetensors file (header length {length})")
+    try:
+        header = json.loads(data[8:8 + length])
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointError(f"{source}: not a safetensors file (header is not JSON)") from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{source}: no checkpoint metadata")
+    return metadata
+
+
+def restore(snapshot: Snapshot, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+            rng: bool = True) -> None:
+    """Load a verified snapshot into a model (and optimizer, and the RNGs) built from its config."""
+    state = {name: t for name, t in snapshot.tensors.items() if not name.startswith((OPTIM, "rng."))}
+    for alias, original in snapshot.meta.get("aliases", {}).items():
+        state[alias] = state[original]
+    try:
+        model.load_state_dict(state)
+        if optimizer is not None:
+            optimizer.load_state_dict(_optimizer_state(snapshot))
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint does not fit this model: {exc}") from None
+    if rng:
+        torch.set_rng_state(snapshot.tensors[RNG_CPU])
+        if torch.cuda.is_available():
+            states = [t for n, t in sorted(snapshot.tensors.items()) if n.startswith(RNG_CUDA)]
+            if len(states) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(states)
+
+
+def _optimizer_state(snapshot: Snapshot) -> dict[str, Any]:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in snapshot.tensors.items():
+        if name.startswith(OPTIM):
+            index, key = name[len(OPTIM):].split(".", 1)
+            state.setdefault(int(index), {})[key] = tensor
+    return {"state": state, "param_groups": snapshot.meta["param_groups"]}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    path: Path
+    reason: str
+
+
+class CheckpointStore:
+    """A directory of checkpoint generations, newest first; writes are atomic, loads verified."""
+
+    def __init__(self, directory: Path, keep: int = 3) -> None:
+        if keep < 1:
+            raise CheckpointError(f"keep {keep}: at least one generation must be kept")
+        self.directory = directory
+        self.keep = keep
+
+    def generations(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        found = [p for p in self.directory.iterdir() if NAME.match(p.name)]
+        return sorted(found, key=lambda p: p.name, reverse=True)
+
+    def write(self, data: bytes, step: int) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"step-{step:09d}.safetensors"
+        try:
+            write_atomic(path, data)
+        except OSError as exc:
+            raise CheckpointError(f"cannot write {path}: {exc}") from None
+        for old in self.generations()[self.keep:]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def save(self, snapshot: Snapshot) -> Path:
+        return self.write(encode(snapshot), snapshot.step)
+
+    def latest(self) -> tuple[Snapshot | None, Path | None, list[Rejected]]:
+        """The newest generation that verifies, its path, and the newer ones refused (with why)."""
+        rejected: list[Rejected] = []
+        for path in self.generations():
+            try:
+                return decode(path.read_bytes(), path.name), path, rejected
+            except (OSError, CheckpointError) as exc:
+                rejected.append(Rejected(path, str(exc)))
+        return None, None, rejected
+
+
+def load_file(path: Path) -> Snapshot:
+    """One checkpoint file, verified (for inference from a checkpoint, or a file that came by uplink)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
+    return decode(data, str(path))

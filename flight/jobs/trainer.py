@@ -1,0 +1,220 @@
+"""One NanoGPT training job: the loop that ``flight train``, the job worker and each DDP rank run.
+
+The loop is plain nanoGPT (learning rate set per step, autocast, backward, gradient clipping, AdamW)
+with three additions for flight: batches come from the step number (so a restore replays them),
+checkpoints are captured to host memory and written in the background, and everything worth telling
+the ground leaves through one ``report`` callback. The loss is read back from the device only when
+it is reported, so a GPU is never made to wait for the host between steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flight.jobs.async_save import AsyncSaver
+from flight.jobs.batches import TokenData, batch
+from flight.jobs.checkpoint import CheckpointStore, Rejected, Snapshot, capture, restore
+from flight.jobs.device import Device
+from flight.jobs.gpt import CONFIGS, GPT, GPTConfig, TrainConfig, learning_rate
+from flight.link.errors import ZenithError
+
+Report = Callable[[str, dict[str, Any]], None]  # kind ("progress", "eval", "sample", "checkpoint", ...), fields
+
+
+class TrainingError(ZenithError):
+    """A training job that cannot be set up as asked."""
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that defines a training run; stored in each checkpoint, so a restore rebuilds the same run."""
+
+    config: str = "shakespeare_cpu"
+    seed: int = 1337
+    max_iters: int | None = None  # None: the config's
+    log_interval: int = 10
+    checkpoint_interval: int = 100
+    keep: int = 3
+    sample_tokens: int = 200
+    sample_prompt: str = "\n"
+
+    def configs(self) -> tuple[GPTConfig, TrainConfig]:
+        if self.config not in CONFIGS:
+            raise TrainingError(f"config {self.config!r}: one of {', '.join(sorted(CONFIGS))}")
+        gpt, train = CONFIGS[self.config]
+        if self.max_iters is not None:
+            if self.max_iters < 1:
+                raise TrainingError(f"max_iters {self.max_iters} must be at least 1")
+            train = replace(train, max_iters=self.max_iters)
+        return gpt, train
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    iters: int
+    train_loss: float | None
+    val_loss: float | None
+    tokens_per_s: float
+    checkpoint: str | None
+    losses: dict[int, float] = field(default_factory=dict)  # step → training loss, at each log step
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tokens_per_s": self.tokens_per_s, "iters": self.iters, "train_loss": self.train_loss,
+                "val_loss": self.val_loss, "checkpoint": self.checkpoint}
+
+
+def _ignore(_kind: str, _fields: dict[str, Any]) -> None:
+    pass
+
+
+class Trainer:
+    def __init__(self, spec: TrainSpec, data: TokenData, device: Device, checkpoints: Path | None = None,
+                 rank: int = 0, world: int = 1, report: Report = _ignore) -> None:
+        self.spec = spec
+        self.gpt_config, self.train_config = spec.configs()
+        if self.gpt_config.vocab_size < len(data.vocab):
+            raise TrainingError(f"the data has {len(data.vocab)} symbols, the model {self.gpt_config.vocab_size}")
+        self.data = data
+        self.device = device
+        self.rank, self.world = rank, world
+        self.report = report if rank == 0 else _ignore
+        torch.manual_seed(spec.seed)  # the same initial weights on every rank and every restart
+        self.model = GPT(self.gpt_config).to(device.torch_device)
+        self.optimizer = self.model.optimizer(self.train_config, device.type)
+        self.trained: torch.nn.Module = self.model  # what the loop calls: DDP wraps the model here
+        self.step = 0
+        # Every rank can read the checkpoints (to resume); only rank 0 writes them.
+        self.store = CheckpointStore(checkpoints, spec.keep) if checkpoints is not None else None
+        self.saver = AsyncSaver(self.store, self._saved) if self.store is not None and rank == 0 else None
+
+    # --- checkpoints ------------------------------------------------------------------------------
+
+    def resume(self) -> list[Rejected]:
+        """Continue from the newest verified checkpoint, if any; the newer ones that failed to verify."""
+        if self.store is None:
+            return []
+        snapshot, path, rejected = self.store.latest()
+        for bad in rejected:
+            self.report("checkpoint_rejected", {"path": str(bad.path), "reason": bad.reason})
+        if snapshot is not None:
+            self.load(snapshot)
+            self.report("resumed", {"step": self.step, "path": str(path)})
+        return rejected
+
+    def load(self, snapshot: Snapshot) -> None:
+        if snapshot.meta.get("spec", {}).get("config") != self.spec.config:
+            raise TrainingError(f"the checkpoint is of config {snapshot.meta.get('spec', {}).get('config')!r}, "
+                                f"not {self.spec.config!r}")
+        restore(snapshot, self.model, self.optimizer)
+        self.step = snapshot.step
+
+    def snapshot(self) -> Snapshot:
+        meta = {"step": self.step, "spec": self.spec.as_dict(), "gpt": self.gpt_config.as_dict(),
+                "vocab": self.data.vocab}
+        return capture(self.model, self.optimizer, meta)
+
+    def checkpoint(self) -> None:
+        if self.saver is not None:
+            self.saver.submit(self.snapshot)
+
+    def _saved(self, path: Path, seconds: float) -> None:
+        self.report("checkpoint", {"step": int(path.stem.split("-")[1]), "path": str(path), "write_s": seconds})
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def train_step(self) -> torch.Tensor:
+        """One optimisation step at ``self.step``; the loss stays on the device."""
+        train = self.train_config
+        lr = learning_rate(self.step, train)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = batch(self.data, "train", self.step, self.spec.seed, train.batch_size, self.gpt_config.block_size,
+                     self.rank, self.world)
+        x, y = x.to(self.device.torch_device, non_blocking=True), y.to(self.device.torch_device, non_blocking=True)
+        self.trained.train()
+        with self.device.autocast():
+            _, loss = self.trained(x, y)
+        loss.backward()
+        if train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return loss.detach()
+
+    def _mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
+        """The global batch's loss, not this rank's share of it (every rank logs on the same steps)."""
+        if self.world == 1:
+            return value
+        total = value.clone()
+        torch.distributed.all_reduce(total)  # a sum: gloo has no average
+        return total / self.world
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss over ``eval_iters`` fixed batches of each split: comparable from one eval to the next."""
+        self.model.eval()
+        train = self.train_config
+        losses = {}
+        for split in ("train", "val"):
+            total = torch.zeros((), device=self.device.torch_device)
+            for index in range(train.eval_iters):
+                x, y = batch(self.data, split, index, self.spec.seed + 1, train.batch_size,
+                             self.gpt_config.block_size)
+                with self.device.autocast():
+                    _, loss = self.model(x.to(self.device.torch_device), y.to(self.device.torch_device))
+                total += loss.float()
+            losses[split] = (total / train.eval_iters).item()
+        return losses
+
+    @torch.no_grad()
+    def sample(self, tokens: int | None = None) -> str:
+        """Text from the model, sampled with a generator of its own so the training RNG is untouched."""
+        generator = torch.Generator(device=self.device.torch_device).manual_seed(self.spec.seed + self.step)
+        self.model.eval()
+        prompt = torch.tensor([self.data.encode(self.spec.sample_prompt)], device=self.device.torch_device)
+        out = self.model.generate(prompt, tokens or self.spec.sample_tokens, temperature=0.8, top_k=40,
+                                  generator=generator)
+        return self.data.decode(out[0, prompt.shape[1]:].tolist())
+
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> TrainResult:
+        """Train to ``max_iters`` (from wherever the job is), evaluating, sampling and checkpointing."""
+        train = self.train_config
+        tokens_per_step = train.batch_size * self.gpt_config.block_size
+        losses: dict[int, float] = {}
+        evaluated: dict[str, float] = {}
+        began, began_step = time.perf_counter(), self.step
+        window_start, window_step = began, self.step
+        while self.step < train.max_iters and not should_stop():
+            loss = self.train_step()
+            if self.step % self.spec.log_interval == 0 or self.step == train.max_iters:
+                value = self._mean_over_ranks(loss).item()  # the one host sync per log interval
+                losses[self.step] = value
+                now = time.perf_counter()
+                rate = tokens_per_step * (self.step - window_step) / max(now - window_start, 1e-9)
+                window_start, window_step = now, self.step
+                self.report("progress", {"step": self.step, "loss": value, "tokens_per_s": rate,
+                                         "lr": learning_rate(self.step - 1, train),
+                                         "memory": self.device.memory_bytes()})
+            if self.step % train.eval_interval == 0 or self.step == train.max_iters:
+                evaluated = self.evaluate()
+                self.report("eval", {"step": self.step, **{f"{k}_loss": v for k, v in evaluated.items()}})
+                if self.rank == 0:
+                    self.report("sample", {"step": self.step, "text": self.sample()})
+            if self.step % self.spec.checkpoint_interval == 0 or self.step == train.max_iters:
+                self.checkpoint()
+        self.device.synchronize()
+        elapsed = time.perf_counter() - began
+        path = self.saver.wait() if self.saver is not None else None
+        rate = tokens_per_step * (self.step - began_step) / elapsed if elapsed > 0 else 0.0
+        return TrainResult(self.step, evaluated.get("train"), evaluated.get("val"), rate,
+                           str(path) if path else None, losses)
