@@ -42,7 +42,32 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--out", type=Path, help="where train.bin, val.bin and meta.json go (default: CACHE/prepared)")
     data.set_defaults(handler=_data)
     add_train_parser(sub)
+
+    tokenize = sub.add_parser("tokenize", help="print the token ids of a text",
+                              description="Encode TEXT with the model's own tokenizer (Gemma 3's SentencePiece "
+                                          "BPE, read from the GGUF) and print the ids, BOS included, on one "
+                                          "line. Control-token text such as <start_of_turn> is matched as "
+                                          "the token, as a chat template needs.")
+    tokenize.add_argument("--model", required=True, choices=["gemma3-270m"], help="whose tokenizer")
+    tokenize.add_argument("--json", action="store_true",
+                          help='print {"ids": [...], "tokens": [...]} with each id\'s vocabulary piece')
+    tokenize.add_argument("text", metavar="TEXT", help="the text to encode")
+    tokenize.set_defaults(handler=_tokenize)
     return parser
+
+
+def _tokenize(args: argparse.Namespace) -> int:
+    from flight.jobs.gemma.gguf_file import GGUFFile
+    from flight.jobs.gemma.tokenizer import GemmaTokenizer
+    from flight.jobs.gemma.weights import gemma_gguf
+
+    tokenizer = GemmaTokenizer.from_gguf(GGUFFile.open(gemma_gguf()))
+    ids = tokenizer.encode(args.text)
+    if args.json:
+        print(json.dumps({"ids": ids, "tokens": [tokenizer.piece(i) for i in ids]}, ensure_ascii=False))
+    else:
+        print(" ".join(map(str, ids)))
+    return 0
 
 
 def _data(args: argparse.Namespace) -> int:

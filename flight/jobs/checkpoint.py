@@ -122,7 +122,7 @@ def _metadata(data: bytes, source: str) -> dict[str, str]:
         raise CheckpointError(f"{source}: not a safetensors file (header length {length})")
     try:
         header = json.loads(data[8:8 + length])
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: a deeply nested header
         raise CheckpointError(f"{source}: not a safetensors file (header is not JSON)") from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(metadata, dict):
@@ -185,7 +185,7 @@ class CheckpointStore:
         path = self.directory / f"step-{step:09d}.safetensors"
         try:
             write_atomic(path, data)
-        except OSError as exc:
+        except (OSError, ZenithError) as exc:  # write_atomic raises StorageError, a ZenithError
             raise CheckpointError(f"cannot write {path}: {exc}") from None
         for old in self.generations()[self.keep:]:
             old.unlink(missing_ok=True)
