@@ -23,6 +23,7 @@ class AsyncSaver:
         self._thread: threading.Thread | None = None
         self._error: Exception | None = None
         self.last_path: Path | None = None
+        self.last_error = ""
         self.saves = 0
         self.failures = 0
         self.write_s = 0.0  # time spent writing in the background, all saves
@@ -31,7 +32,10 @@ class AsyncSaver:
     def submit(self, capture: Callable[[], Snapshot]) -> None:
         """Take a snapshot now (``capture`` copies to host) and write it in the background."""
         began = time.perf_counter()
-        self.wait(raise_error=False)
+        try:
+            self.wait()
+        except CheckpointError as exc:
+            self.last_error = str(exc)  # counted in failures; the caller reports it, training goes on
         snapshot = capture()
         self._thread = threading.Thread(target=self._write, args=(snapshot,), name="checkpoint-writer",
                                         daemon=True)

@@ -37,6 +37,8 @@ class TokenData:
     def open(cls, prepared: Path) -> TokenData:
         try:
             meta = json.loads((prepared / "meta.json").read_text())
+            if not isinstance(meta, dict) or not isinstance(meta.get("vocab"), str):
+                raise BatchError(f"{prepared}/meta.json: not a preparation with its vocabulary")
             if meta.get("dtype") != "uint16-le":
                 raise BatchError(f"{prepared}/meta.json: dtype {meta.get('dtype')!r}, expected 'uint16-le'")
             splits = {name: np.memmap(prepared / f"{name}.bin", dtype="<u2", mode="r") for name in SPLITS}

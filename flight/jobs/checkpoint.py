@@ -87,7 +87,9 @@ def encode(snapshot: Snapshot) -> bytes:
     if "step" not in snapshot.meta:
         raise CheckpointError("a checkpoint needs its step")
     crcs = {name: tensor_crc(tensor) for name, tensor in snapshot.tensors.items()}
-    metadata = {"format": FORMAT, "meta": json.dumps(snapshot.meta), "crc32c": json.dumps(crcs)}
+    meta, table = json.dumps(snapshot.meta), json.dumps(crcs)
+    # The step, the optimizer's settings and the tied-weight aliases are metadata: a CRC guards them too.
+    metadata = {"format": FORMAT, "meta": meta, "crc32c": table, "meta_crc32c": str(_text_crc(meta, table))}
     return safetensors.torch.save(snapshot.tensors, metadata=metadata)
 
 
@@ -97,9 +99,13 @@ def decode(data: bytes, source: str = "checkpoint") -> Snapshot:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{source}: format {metadata.get('format')!r}, expected {FORMAT!r}")
     try:
+        if int(metadata["meta_crc32c"]) != _text_crc(metadata["meta"], metadata["crc32c"]):
+            raise CheckpointError(f"{source}: the metadata fails its CRC-32C")
         meta = json.loads(metadata["meta"])
         crcs = json.loads(metadata["crc32c"])
         tensors = safetensors.torch.load(data)
+    except CheckpointError:
+        raise
     except Exception as exc:  # the library raises its own error types for every malformed layout
         raise CheckpointError(f"{source}: unreadable: {exc}") from None
     if not isinstance(meta, dict) or not isinstance(crcs, dict) or "step" not in meta:
@@ -110,6 +116,10 @@ def decode(data: bytes, source: str = "checkpoint") -> Snapshot:
         if tensor_crc(tensor) != crcs[name]:
             raise CheckpointError(f"{source}: tensor {name} fails its CRC-32C")
     return Snapshot(tensors, meta)
+
+
+def _text_crc(*texts: str) -> int:
+    return crc32c.crc32c("\0".join(texts).encode())
 
 
 def _metadata(data: bytes, source: str) -> dict[str, str]:
@@ -181,9 +191,9 @@ class CheckpointStore:
         return sorted(found, key=lambda p: p.name, reverse=True)
 
     def write(self, data: bytes, step: int) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"step-{step:09d}.safetensors"
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
             write_atomic(path, data)
         except (OSError, ZenithError) as exc:  # write_atomic raises StorageError, a ZenithError
             raise CheckpointError(f"cannot write {path}: {exc}") from None

@@ -39,10 +39,22 @@ def train_ddp(spec: TrainSpec, prepared: Path, world: int, device: str | None = 
         raise TrainingError(f"{world} ranks: at least one")
     if kind == "cuda" and world > torch.cuda.device_count():
         raise TrainingError(f"{world} ranks but {torch.cuda.device_count()} CUDA devices")
+    _, train = spec.configs()
+    if train.batch_size % world:
+        raise TrainingError(f"a global batch of {train.batch_size} does not split over {world} ranks")
     results: Any = mp.get_context("spawn").SimpleQueue()
     port = free_port()
-    mp.start_processes(_rank_main, args=(world, port, kind, spec, prepared, checkpoints, resume, report, results),
-                       nprocs=world, start_method="spawn", join=True)
+    ranks = mp.start_processes(_rank_main, args=(world, port, kind, spec, prepared, checkpoints, resume, report,
+                                                 results), nprocs=world, start_method="spawn", join=False)
+    # Read rank 0's result before joining: a large one fills the pipe, and rank 0 cannot exit until it is read.
+    while not ranks.join(timeout=0.5):
+        if not results.empty():
+            result = results.get()
+            while not ranks.join():
+                pass
+            return result
+    if results.empty():
+        raise TrainingError("the ranks ended without a result")
     return results.get()
 
 

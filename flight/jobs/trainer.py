@@ -111,9 +111,12 @@ class Trainer:
         return rejected
 
     def load(self, snapshot: Snapshot) -> None:
-        if snapshot.meta.get("spec", {}).get("config") != self.spec.config:
-            raise TrainingError(f"the checkpoint is of config {snapshot.meta.get('spec', {}).get('config')!r}, "
-                                f"not {self.spec.config!r}")
+        saved = snapshot.meta.get("spec", {})
+        for key in ("config", "seed"):  # another seed would silently change the batch order
+            if saved.get(key) != getattr(self.spec, key):
+                raise TrainingError(f"the checkpoint's {key} is {saved.get(key)!r}, not {getattr(self.spec, key)!r}")
+        if snapshot.meta.get("vocab") != self.data.vocab:
+            raise TrainingError("the checkpoint was trained on another vocabulary")
         restore(snapshot, self.model, self.optimizer)
         self.step = snapshot.step
 
@@ -125,6 +128,9 @@ class Trainer:
     def checkpoint(self) -> None:
         if self.saver is not None:
             self.saver.submit(self.snapshot)
+            if self.saver.last_error:  # the previous save failed: say so, and keep training
+                self.report("checkpoint_failed", {"reason": self.saver.last_error[:300]})
+                self.saver.last_error = ""
 
     def _saved(self, path: Path, seconds: float) -> None:
         self.report("checkpoint", {"step": int(path.stem.split("-")[1]), "path": str(path), "write_s": seconds})
