@@ -128,7 +128,9 @@ def _msgpack(data: bytes, field: str, garbage: str, strict_map_key: bool = True)
 # Service reports whose layout is a record, not a dictionary structure: TM[11,10] schedule detail
 # (array of [activity, time, command name, TC packet]), TM[15,13] store status (map), TM[20,2]
 # parameter value ([name, value]). They travel as one msgpack value.
-REPORT_SUBTYPES = {(11, 10): "schedule", (15, 13): "store_status", (20, 2): "parameter"}
+REPORT_SUBTYPES = {(11, 10): "schedule", (15, 13): "store_status", (20, 2): "parameter",
+                   # the job manager's own service: status, progress and evaluations, samples, results
+                   (130, 1): "job_status", (130, 2): "job_progress", (130, 3): "job_sample", (130, 4): "job_output"}
 
 
 def pack_record(value: Any) -> bytes:

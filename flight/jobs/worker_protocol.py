@@ -1,0 +1,76 @@
+"""Messages between the supervisor and its job workers: msgpack maps over a ZMQ DEALER/ROUTER pair.
+
+Each message is ``{"kind": ..., ...fields}``. The supervisor reads what a worker sends as it reads
+anything from outside its own process: size-limited, type-checked, and a bad message is counted and
+dropped, never trusted. No torch here: the supervisor imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from flight.link.errors import ZenithError
+
+MAX_MESSAGE = 64 * 1024  # a sample of text or an inference result; longer output goes as a file
+
+# What a worker sends, and the fields each must carry (with their types).
+FROM_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "hello": {"device": str, "step": int},
+    "heartbeat": {},
+    "progress": {"step": int, "loss": float, "tokens_per_s": float, "lr": float, "memory": int},
+    "eval": {"step": int, "train_loss": float, "val_loss": float},
+    "sample": {"step": int, "text": str},
+    "checkpoint": {"step": int, "path": str, "write_s": float},
+    "checkpoint_rejected": {"path": str, "reason": str},
+    "checkpoint_failed": {"reason": str},
+    "resumed": {"step": int, "path": str},
+    "paused": {"step": int},
+    "output": {"text": str, "ids": list, "ttft_s": float, "tokens_per_s": float},
+    "done": {"step": int, "loss": float, "val_loss": float, "tokens_per_s": float, "checkpoint": str},
+    "failed": {"reason": str, "device_error": bool},
+}
+TO_WORKER = ("pause", "resume", "stop")
+
+
+class WorkerMessageError(ZenithError):
+    """A worker message that is not what the protocol says."""
+
+
+def pack(kind: str, **fields: Any) -> bytes:
+    return msgpack.packb({"kind": kind, **fields}, use_bin_type=True)
+
+
+def unpack_from_worker(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """A worker's message, checked; WorkerMessageError for anything else."""
+    message = _map(raw)
+    kind = message.pop("kind", None)
+    if kind not in FROM_WORKER:
+        raise WorkerMessageError(f"unknown message kind {kind!r}")
+    for name, wanted in FROM_WORKER[kind].items():
+        value = message.get(name)
+        if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+            message[name] = value = float(value)
+        if not isinstance(value, wanted) or isinstance(value, bool) and wanted is not bool:
+            raise WorkerMessageError(f"{kind}.{name}: {type(value).__name__}, expected {wanted}")
+    return kind, {name: message[name] for name in FROM_WORKER[kind]}  # only the protocol's fields go on
+
+
+def unpack_to_worker(raw: bytes) -> str:
+    kind = _map(raw).get("kind")
+    if kind not in TO_WORKER:
+        raise WorkerMessageError(f"unknown command {kind!r} for a worker")
+    return kind
+
+
+def _map(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_MESSAGE:
+        raise WorkerMessageError(f"{len(raw)} octets, at most {MAX_MESSAGE}")
+    try:
+        message = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise WorkerMessageError(f"not msgpack: {type(exc).__name__}") from None
+    if not isinstance(message, dict) or not all(isinstance(k, str) for k in message):
+        raise WorkerMessageError("not a map with string keys")
+    return message
