@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from flight.jobs.checkpoint import CheckpointError, CheckpointStore, Snapshot
 
 
@@ -21,6 +23,7 @@ class AsyncSaver:
         self.store = store
         self.on_saved = on_saved  # called from the writer thread with the path and the write time
         self._thread: threading.Thread | None = None
+        self._staging: dict[str, torch.Tensor] = {}
         self._error: Exception | None = None
         self.last_path: Path | None = None
         self.last_error = ""
@@ -29,14 +32,16 @@ class AsyncSaver:
         self.write_s = 0.0  # time spent writing in the background, all saves
         self.stall_s = 0.0  # time the caller waited: capture plus any wait for the previous save
 
-    def submit(self, capture: Callable[[], Snapshot]) -> None:
-        """Take a snapshot now (``capture`` copies to host) and write it in the background."""
+    def submit(self, capture: Callable[[dict[str, torch.Tensor]], Snapshot]) -> None:
+        """Take a snapshot now (``capture`` copies to host, into the staging buffers it is given) and write
+        it in the background. The buffers are reused from one save to the next, which is safe because a
+        capture waits for the write before it."""
         began = time.perf_counter()
         try:
             self.wait()
         except CheckpointError as exc:
             self.last_error = str(exc)  # counted in failures; the caller reports it, training goes on
-        snapshot = capture()
+        snapshot = capture(self._staging)
         self._thread = threading.Thread(target=self._write, args=(snapshot,), name="checkpoint-writer",
                                         daemon=True)
         self._thread.start()

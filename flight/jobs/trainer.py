@@ -120,10 +120,10 @@ class Trainer:
         restore(snapshot, self.model, self.optimizer)
         self.step = snapshot.step
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, staging: dict[str, torch.Tensor] | None = None) -> Snapshot:
         meta = {"step": self.step, "spec": self.spec.as_dict(), "gpt": self.gpt_config.as_dict(),
                 "vocab": self.data.vocab}
-        return capture(self.model, self.optimizer, meta)
+        return capture(self.model, self.optimizer, meta, staging)
 
     def checkpoint(self) -> None:
         if self.saver is not None:

@@ -7,13 +7,17 @@ dropped, never trusted. No torch here: the supervisor imports this module.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgpack
 
 from flight.link.errors import ZenithError
 
-MAX_MESSAGE = 64 * 1024  # a sample of text or an inference result; longer output goes as a file
+MAX_MESSAGE = 64 * 1024
+U32 = 1 << 32
+MAX_MEMORY = 1 << 62  # bytes: far beyond any device, and inside SQLite's signed 64-bit integers
+F32_MAX = 3.4028234663852886e38  # a sample of text or an inference result; longer output goes as a file
 
 # What a worker sends, and the fields each must carry (with their types).
 FROM_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -54,7 +58,21 @@ def unpack_from_worker(raw: bytes) -> tuple[str, dict[str, Any]]:
             message[name] = value = float(value)
         if not isinstance(value, wanted) or isinstance(value, bool) and wanted is not bool:
             raise WorkerMessageError(f"{kind}.{name}: {type(value).__name__}, expected {wanted}")
+        _check_range(kind, name, value)
     return kind, {name: message[name] for name in FROM_WORKER[kind]}  # only the protocol's fields go on
+
+
+def _check_range(kind: str, name: str, value: Any) -> None:
+    """Values must fit where they go: u32 steps and ids in events and records, f32 losses, SQLite integers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        high = MAX_MEMORY if name == "memory" else U32
+        if not 0 <= value < high:
+            raise WorkerMessageError(f"{kind}.{name}: {value} out of [0, {high})")
+    elif isinstance(value, float) and math.isfinite(value) and abs(value) > F32_MAX:
+        raise WorkerMessageError(f"{kind}.{name}: {value} does not fit an f32")  # NaN and inf mean "none"
+    elif isinstance(value, list) and not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < U32
+                                             for i in value):
+        raise WorkerMessageError(f"{kind}.{name}: not a list of token ids")
 
 
 def unpack_to_worker(raw: bytes) -> str:

@@ -23,7 +23,7 @@ def test_snapshots_are_written_in_order_and_read_back(tmp_path: Path) -> None:
     saved: list[tuple[Path, float]] = []
     saver = AsyncSaver(CheckpointStore(tmp_path, keep=5), on_saved=lambda path, s: saved.append((path, s)))
     for step in (10, 20, 30):
-        saver.submit(lambda step=step: snapshot(step))
+        saver.submit(lambda _staging, step=step: snapshot(step))
     last = saver.wait()
     assert last == tmp_path / "step-000000030.safetensors"
     assert [p.name for p, _ in saved] == [f"step-0000000{s}.safetensors" for s in (10, 20, 30)]
@@ -42,7 +42,7 @@ def test_wait_with_nothing_submitted_gives_no_path(tmp_path: Path) -> None:
 def test_a_failed_write_is_raised_once_and_counted(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     saver = AsyncSaver(CheckpointStore(tmp_path / "file"))
-    saver.submit(lambda: snapshot(1))
+    saver.submit(lambda _staging: snapshot(1))
     with pytest.raises(CheckpointError, match="the background save failed"):
         saver.wait()
     assert saver.wait() is None  # raised once
@@ -54,7 +54,7 @@ def test_a_failed_atomic_write_is_raised_as_a_checkpoint_error(tmp_path: Path) -
     (tmp_path / "step-000000001.safetensors").mkdir()
     (tmp_path / "step-000000001.safetensors" / "x").write_text("x")
     saver = AsyncSaver(CheckpointStore(tmp_path))
-    saver.submit(lambda: snapshot(1))
+    saver.submit(lambda _staging: snapshot(1))
     with pytest.raises(CheckpointError, match="cannot write"):
         saver.wait()
     assert saver.failures == 1
@@ -81,7 +81,7 @@ def test_the_caller_waits_for_the_capture_but_not_for_the_write(tmp_path: Path) 
     saver = AsyncSaver(store)
     captured_on: list[threading.Thread] = []
 
-    def capture() -> Snapshot:
+    def capture(_staging: dict[str, torch.Tensor]) -> Snapshot:
         captured_on.append(threading.current_thread())
         return snapshot(7)
 
@@ -97,9 +97,9 @@ def test_the_caller_waits_for_the_capture_but_not_for_the_write(tmp_path: Path) 
 def test_a_new_save_waits_for_the_one_in_flight(tmp_path: Path) -> None:
     store = BlockingStore(tmp_path)
     saver = AsyncSaver(store)
-    saver.submit(lambda: snapshot(1))
+    saver.submit(lambda _staging: snapshot(1))
     assert store.writing.wait(10)
-    second = threading.Thread(target=saver.submit, args=(lambda: snapshot(2),))
+    second = threading.Thread(target=saver.submit, args=(lambda _staging: snapshot(2),))
     second.start()
     second.join(0.2)
     assert second.is_alive()  # held until the first write ends

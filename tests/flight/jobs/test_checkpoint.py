@@ -308,3 +308,16 @@ def test_load_file_verifies_one_file(tmp_path: Path) -> None:
     assert load_file(tmp_path / "c.safetensors").step == 3
     with pytest.raises(CheckpointError, match="cannot read"):
         load_file(tmp_path / "missing.safetensors")
+
+
+def test_a_capture_into_staging_buffers_reuses_them_and_equals_a_fresh_capture() -> None:
+    gpt, optimizer = trained()
+    staging: dict[str, torch.Tensor] = {}
+    first = capture(gpt, optimizer, {"step": 1}, staging)
+    buffers = {name: tensor.data_ptr() for name, tensor in staging.items()}
+    step(gpt, optimizer, seed=9)
+    second = capture(gpt, optimizer, {"step": 2}, staging)
+    fresh = capture(gpt, optimizer, {"step": 2})
+    assert {name: staging[name].data_ptr() for name in buffers} == buffers  # the same memory, refilled
+    assert all(torch.equal(second.tensors[name], fresh.tensors[name]) for name in fresh.tensors)
+    assert decode(encode(second)).step == 2 and first.tensors.keys() == second.tensors.keys()

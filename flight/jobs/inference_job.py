@@ -1,0 +1,52 @@
+"""An inference job: Gemma 3 270M, or a trained NanoGPT checkpoint, continuing the prompt it was given.
+
+The prompt arrives by command (JOB_START's settings), and the result goes down as job output: the
+text and its token ids, time to first token and tokens per second. Gemma is the base model, so a
+prompt is a beginning to complete, not a question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flight.jobs.job_spec import GEMMA
+
+
+def run_inference(settings: dict[str, Any], workdir: Path, device_name: str | None,
+                  should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """The completion of ``settings["prompt"]`` by ``settings["model"]``; the worker sends it down."""
+    from flight.jobs.device import select
+
+    device = select(device_name)
+    should_stop()  # a beat before the load, which takes seconds
+    if settings["model"] == GEMMA:
+        result = _gemma(settings, device.torch_device)
+    else:
+        from flight.jobs.nanogpt_inference import complete, load_checkpoint
+
+        job = int(settings["model"].removeprefix("job:"))
+        loaded = load_checkpoint(workdir.parent / f"job-{job}" / "checkpoints", device.torch_device)
+        should_stop()
+        result = complete(loaded, settings["prompt"], settings["max_new_tokens"], settings["greedy"],
+                          settings["temperature"], settings["top_k"], settings["seed"])
+    return {key: result[key] for key in ("text", "ids", "ttft_s", "tokens_per_s")}
+
+
+def _gemma(settings: dict[str, Any], device: Any) -> dict[str, Any]:
+    from flight.jobs.gemma.decode import Sampling, generate
+    from flight.jobs.gemma.gguf_file import GGUFFile
+    from flight.jobs.gemma.model import load_model
+    from flight.jobs.gemma.tokenizer import GemmaTokenizer
+    from flight.jobs.gemma.weights import gemma_gguf
+
+    gguf = GGUFFile.open(gemma_gguf())
+    tokenizer = GemmaTokenizer.from_gguf(gguf)
+    model = load_model(gguf=gguf, device=device)
+    # The prompt is data from the ground: control-token text in it stays text.
+    prompt_ids = tokenizer.encode(settings["prompt"], special=False)
+    sampling = Sampling(greedy=settings["greedy"], temperature=settings["temperature"], top_k=settings["top_k"],
+                        seed=settings["seed"])
+    result = generate(model, prompt_ids, settings["max_new_tokens"], sampling, tokenizer)
+    return {"text": result.text, "ids": result.ids, "ttft_s": result.ttft_s, "tokens_per_s": result.tokens_per_s}
