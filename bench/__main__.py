@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import codec, cop1_goodput, supervisor
+from bench import codec, cop1_goodput, supervisor, training
 from bench.harness import Record, print_table, save
 
-BENCHMARKS = {"codec": codec.run, "cop1": cop1_goodput.run, "supervisor": supervisor.run}
+BENCHMARKS = {"codec": codec.run, "cop1": cop1_goodput.run, "supervisor": supervisor.run, "training": training.run}
 RESULTS = Path(__file__).with_name("results.json")
 
 

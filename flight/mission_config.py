@@ -1,7 +1,8 @@
 """The mission configuration: one TOML file that the supervisor, the ground station and the bench share.
 
 Both ends of the link must agree on its managed parameters, so ``[link]`` is read by both; ``[flight]``
-and ``[ground]`` hold what only one side needs. Paths are relative to the file. Endpoints default
+and ``[ground]`` hold what only one side needs; ``[files]`` (CFDP, :mod:`flight.files.settings`) is read
+by both. Paths are relative to the file. Endpoints default
 to the bench ports around ``base_port`` (the ``hil link`` emulator's layout). Example::
 
     base_port = 5550
@@ -39,7 +40,7 @@ from flight.supervisor.state_db import StateDb
 
 DEFAULT_BASE_PORT = 5550
 CLOCK_KEY = "clock.scaled"
-SECTIONS = ("base_port", "host", "link", "flight", "ground")
+SECTIONS = ("base_port", "host", "link", "flight", "ground", "files")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -83,6 +84,9 @@ class FlightSettings:
     uplink: str = ""  # endpoint; empty: the bench port
     downlink: str = ""
     heartbeats: str = ""  # where managed processes send heartbeats (bind:...); empty: none
+    jobs: str = ""  # where job workers connect (bind:...); empty: the bench port
+    jobs_dir: str = "jobs"  # checkpoints and outputs, one directory per job
+    job_device: str = ""  # cpu or cuda; empty: cuda when present
     watchdog: float = 10.0  # real seconds the main loop may stall before the process resets
     clock: ClockSettings = ClockSettings()
     responses: tuple[LimitResponse, ...] = ()
@@ -90,6 +94,8 @@ class FlightSettings:
     def __post_init__(self) -> None:
         if not self.watchdog > 0:
             raise ConfigError("flight.watchdog: must be > 0 seconds")
+        if self.job_device not in ("", "cpu", "cuda"):
+            raise ConfigError(f"flight.job_device: {self.job_device!r} is not cpu or cuda")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from flight.link.uplink_sender import SenderEvent
 from flight.mission_config import MissionFile
 from ground.archive import Archive
 from ground.control import ControlServer, Reply, StationError, load_or_create_token
+from ground.files.service import GroundFiles
 from ground.gap_tracker import GapTracker
 from ground.link import GroundLink
 from ground.station_config import GroundSettings, control_endpoint, link_endpoints
@@ -58,6 +59,7 @@ class Station:
             self.link.close()
             raise
         self.in_contact = False
+        self.files = GroundFiles(mission, dictionary, self.link, self.archive, self._say)
         self._next_gap_check = 0.0
         # (start, end) to ask for by time; kept in the archive, so a restarted station still asks.
         self._outages: list[tuple[float, float]] = [tuple(w) for w in self.archive.get_state(OUTAGES_KEY, [])]
@@ -130,6 +132,8 @@ class Station:
                 raise StationError("at must be a mission time in seconds", "at")
             source = request.get("source", "operator")
             return {"ok": True, **self.send(name, arguments, str(source)[:32], at)}
+        if isinstance(op, str) and op.startswith("files_"):
+            return self.files.request(request)
         if op == "send_raw":
             packet = request.get("packet")
             if not isinstance(packet, bytes) or len(packet) < 6:
@@ -162,12 +166,13 @@ class Station:
         self._poller.poll(int(timeout * 1000))
         self.control.serve_pending()  # first, so that a command just asked for leaves in this step
         self.link.pump(0)
-        received = self.link.take_received()
+        received = self.files.take(self.link.take_received())  # CFDP PDUs to the entity, the rest archived
         if received:
             result = self.archive.ingest(received, time.time())
             self.tracker.observe_all([(p.apid, p.seq, p.vcid == REALTIME_VC) for p in result.stored], time.time())
             for apid, seq in self.tracker.take_resyncs():
                 self._outage(apid, seq)
+        self.files.step()
         for event in self.link.events:
             self._uplink_event(event)
         self.link.events.clear()
@@ -237,7 +242,8 @@ class Station:
             self._say(f"uplink: {event.kind.name.lower()} {event.detail}".rstrip())
 
     def housekeeping(self) -> dict[str, int]:
-        return merged(self.counters, self.archive.counters, self.tracker.counters, self.control.counters) | \
+        return merged(self.counters, self.archive.counters, self.tracker.counters, self.control.counters,
+                      self.files.counters) | \
             self.link.housekeeping()
 
     def _say(self, text: str) -> None:

@@ -117,7 +117,7 @@ class BenchPorts:
 
     base+0 ground→emulator (TC), base+1 emulator→flight (TC), base+2 flight→emulator (TM),
     base+3 emulator→ground (TM); beside the link, base+4 takes managed processes' heartbeats to the
-    supervisor and base+5 is the ground station's operator control. Two benches side by side just
+    supervisor, base+5 is the ground station's operator control and base+6 takes job workers. Two benches side by side just
     use two base ports, ``SPAN`` apart.
     """
 
@@ -146,3 +146,6 @@ class BenchPorts:
 
     def ground_control(self) -> str:
         return self._addr(5)
+
+    def jobs(self, bind: bool = False) -> Endpoint:
+        return Endpoint(self._addr(6), bind)

@@ -20,6 +20,7 @@ import zmq
 
 from flight.command_line import StopRequest
 from flight.dictionary import Dictionary
+from flight.files.settings import files_settings
 from flight.link.config import build_sdls
 from flight.link.transport import FrameReceiver, FrameSender
 from flight.mission_config import MissionFile
@@ -40,13 +41,17 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     state_path = mission.resolve(settings.state)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     db = StateDb(state_path)
-    supervisor = Supervisor(link, dictionary, db, settings.clock.build(db), sdls, settings.responses)
+    files = files_settings(mission)
+    supervisor = Supervisor(link, dictionary, db, settings.clock.build(db), sdls, settings.responses,
+                            files=files, files_root=mission.resolve(files.root),
+                            jobs_dir=mission.resolve(settings.jobs_dir), job_device=settings.job_device or None)
     ctx = zmq.Context()
     rx = FrameReceiver(ctx, mission.endpoint(settings.uplink, mission.ports.flight_uplink()), "radio_up")
     tx = FrameSender(ctx, mission.endpoint(settings.downlink, mission.ports.flight_downlink()), "radio_down")
     beats = None
     if settings.heartbeats:
         beats = FrameReceiver(ctx, mission.endpoint(settings.heartbeats, mission.ports.heartbeats(True)), "heartbeats")
+    supervisor.jobs.bind(ctx, mission.endpoint(settings.jobs, mission.ports.jobs(True)).address)
     stopping = StopRequest(duration)
 
     def show(outcome: Outcome) -> None:
@@ -74,6 +79,7 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
                 raw = rx.recv(0) if taken < BURST else None
             if beats is not None:
                 _take_heartbeats(beats, supervisor)
+            supervisor.on_job_messages()
             for outcome in supervisor.tick():
                 show(outcome)
             now = time.monotonic()
@@ -88,6 +94,7 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
         supervisor.stop()  # reached only by a deliberate stop: a crash is a restart next time
     finally:
         watchdog.stop()
+        supervisor.jobs.close()
         print(json.dumps({"counters": supervisor.counters()}), file=out, flush=True)
         for socket in (rx, tx, beats):
             if socket is not None:

@@ -20,11 +20,12 @@ from typing import Any
 
 from flight.link.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # From version N to N+1.
 MIGRATIONS = {
     1: ("ALTER TABLE boots ADD COLUMN restart INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE playback ADD COLUMN taken INTEGER NOT NULL DEFAULT 0"),
+    2: (),  # the jobs table is new: the schema script creates it
 }
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +48,10 @@ CREATE TABLE IF NOT EXISTS playback_requests (
 CREATE TABLE IF NOT EXISTS playback (
     id INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, request INTEGER NOT NULL,
     taken INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, settings TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0, step INTEGER NOT NULL DEFAULT 0,
+    loss REAL, val_loss REAL, created REAL NOT NULL, reason TEXT NOT NULL DEFAULT '');
 """
 
 

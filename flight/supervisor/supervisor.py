@@ -8,14 +8,18 @@ feeds it frames and time; tests drive it directly with a manual clock.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flight.counters import Counters, merged
 from flight.dictionary import Dictionary, encode_command
 from flight.dictionary.packing import pack_record
+from flight.files.service import OnboardFiles
+from flight.files.settings import FilesSettings
 from flight.link.config import LinkConfig
 from flight.link.pus import SequenceCounter
 from flight.link.sdls import Sdls
@@ -33,6 +37,7 @@ from flight.supervisor.journal import Journal
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.services.functions import FunctionManagement
 from flight.supervisor.services.housekeeping import Housekeeping
+from flight.supervisor.services.jobs import JobManager
 from flight.supervisor.services.parameters import Parameters
 from flight.supervisor.services.schedule import Schedule
 from flight.supervisor.services.storage import PLAYBACK_VC, OnboardStore, Playback
@@ -48,12 +53,16 @@ PLAYBACK_ROOM = 8 * 1024  # feed playback only while its virtual channel holds l
 ONBOARD_SOURCE_ID = 1
 ONBOARD_SEQUENCE_KEY = "onboard.sequence"
 LIMIT_PERIOD = 1.0  # real seconds between limit checks
+log = logging.getLogger(__name__)
 COUNTER_SAVE_PERIOD = 1.0  # real seconds a count of a refused frame may wait for the next unit  # PUS source ID of telecommands the supervisor makes itself (health responses)
 
 
 class Supervisor:
     def __init__(self, link: LinkConfig, dictionary: Dictionary, db: StateDb, clock: Clock, sdls: Sdls | None,
-                 responses: tuple[LimitResponse, ...] = (), monotonic: Callable[[], float] = time.monotonic) -> None:
+                 responses: tuple[LimitResponse, ...] = (), monotonic: Callable[[], float] = time.monotonic,
+                 files: FilesSettings | None = None, files_root: Path | None = None,
+                 jobs_dir: Path | None = None, job_device: str | None = None,
+                 job_launcher: Callable[..., Any] | None = None) -> None:
         self.dictionary = dictionary
         self.db = db
         self.clock = clock
@@ -86,6 +95,12 @@ class Supervisor:
         self.restarts = RestartRecord(db, lambda: params.get("health.restart_window"),
                                       lambda: params.get("health.max_restarts"))
         self.test = TestService(self.telemetry, self.events)
+        self.jobs = JobManager(db, self.telemetry, self.events, self.apid, jobs_dir or db.path.parent / "jobs",
+                               params.get, monotonic, job_device, allowed=lambda: self.modes.mode is Mode.NOMINAL,
+                               **({"launcher": job_launcher} if job_launcher else {}))
+        self.modes.on_safe(lambda reason: self.jobs.suspend_all(f"safe mode: {reason}"))
+        self.files = OnboardFiles(files or FilesSettings(), files_root or db.path.parent / "files", db, self.events,
+                                  dictionary.mission.apids["cfdp"], self.mux, self.unit)
         self.dispatcher.reload = [params.load, self.events.load, self.modes.load, self.power.load,
                                   self.housekeeping.load, self.restarts.load, self.schedule.load, self.playback.load]
         # The supervisor's own telecommands (health responses) keep their counts across restarts, so
@@ -122,6 +137,7 @@ class Supervisor:
         with self.unit():
             now = self.clock.now()
             self.playback.requeue()  # what the last life had queued for the downlink went with it
+            self.jobs.recover()  # their workers died with the last life
             recent = self.restarts.boot(now)
             window = self.parameters.get("health.restart_window")
             self.events.raise_event("SUPERVISOR_BOOT", boots=self.restarts.boots, recent=min(recent, 65535),
@@ -162,6 +178,11 @@ class Supervisor:
         """Run every journaled command, one unit of work each (after a restart: what it interrupted)."""
         outcomes = []
         for entry in self.journal.pending():
+            if self.files.owns(entry.packet):  # CFDP PDUs go to the onboard entity, not to dispatch
+                with self.unit():
+                    self.files.receive(entry.packet)
+                    self.journal.done(entry)
+                continue
             with self.unit():
                 if entry.id in self._interrupted:
                     self._interrupted.discard(entry.id)
@@ -214,8 +235,34 @@ class Supervisor:
         if self.events.due():
             with self.unit():
                 self.events.tick()
+        self.files.tick()
+        if self.jobs.due():
+            with self.unit():
+                self.jobs.tick()
         self._feed_playback()
         return outcomes
+
+    def on_job_messages(self) -> None:
+        """What the job workers reported since the last turn: one unit for all of it."""
+        messages = self.jobs.take()
+        if messages:
+            with self.unit():
+                for identity, raw in messages:
+                    self._job_message(identity, raw)
+
+    def _job_message(self, identity: bytes, raw: bytes) -> None:
+        """One worker message in a savepoint: whatever a worker sends, it can never take the supervisor down."""
+        mark = self.telemetry.mark()
+        self.db.conn.execute("SAVEPOINT job_message")
+        try:
+            self.jobs.on_message(identity, raw)
+        except Exception:  # a manager bug on odd input: the message is dropped and counted, as garbage is
+            self.db.conn.execute("ROLLBACK TO job_message")
+            self.telemetry.rollback_to(mark)
+            self.jobs.counters.inc("bad_messages")
+            log.exception("a job worker's message could not be handled")
+        finally:
+            self.db.conn.execute("RELEASE job_message")
 
     def heartbeat(self, process: str, timeout: float | None = None) -> None:
         if self.heartbeats.beat(process, self.monotonic(), timeout):
@@ -274,6 +321,8 @@ class Supervisor:
             "health.loop_lag_ms": lag * 1000.0, "power.mode": self.power.mode.name,
             "clock.time": now, "clock.rate": self.clock.rate,
         })
+        values.update(self.jobs.current())
+        values.update(self.files.sample())
         return values
 
     def counters(self) -> dict[str, int]:
@@ -288,7 +337,8 @@ class Supervisor:
                 "playback": self.playback.counters, "params": self.parameters.counters,
                 "modes": self.modes.counters, "limits": self.limits.counters, "heartbeats": self.heartbeats.counters,
                 "restarts": self.restarts.counters, "test": self.test.counters,
-                "functions": self.functions.counters}
+                "functions": self.functions.counters, "files": self.files.counters,
+                "jobs": self.jobs.counters}
         sets.update({f"farm.{vcid}": farm.counters for vcid, farm in receiver.farms.items()})
         if receiver.sdls is not None:
             sets["sdls"] = receiver.sdls.counters
@@ -318,6 +368,7 @@ class Supervisor:
         f.add("SAFE_MODE_ENTER", lambda ctx: self._enter_safe(ctx.arguments["reason"] or "by command"))
         f.add("SAFE_MODE_EXIT", self._exit_safe)
         f.add("RESTARTS_CLEAR", self._clear_restarts)
+        self.jobs.register(f)
         d.register("STORE_PLAYBACK_TIME", lambda ctx: self._play(
             ctx, self.store.ids_in_time(ctx.arguments["start"], ctx.arguments["end"])))
         d.register("STORE_PLAYBACK_SEQ", lambda ctx: self._play(ctx, self.store.ids_in_sequence(
@@ -362,6 +413,6 @@ class Supervisor:
         groups = {"COMMANDS": ["cmd", "verification", "journal"], "TC_LINK": ["tc"], "SDLS": ["sdls"],
                   "TM_LINK": ["tm_mux"], "CLTU": ["cltu"], "HOUSEKEEPING": ["hk"], "EVENTS": ["events"],
                   "SCHEDULE": ["schedule"], "STORE": ["store", "playback"], "PARAMETERS": ["params", "functions"],
-                  "HEALTH": ["modes", "limits", "heartbeats", "test"],
+                  "HEALTH": ["modes", "limits", "heartbeats", "test"], "JOBS": ["jobs"],
                   "FARM": [key for key in sets if key.startswith("farm.")]}
         return {label: [sets[key] for key in keys if key in sets] for label, keys in groups.items()}

@@ -46,7 +46,7 @@ def test_shipped_dictionary_loads_from_package_and_from_path(zd: Dictionary, tmp
 def test_mission(zd: Dictionary) -> None:
     assert zd.mission.name == "Zenith"
     assert zd.mission.spacecraft_id == 42
-    assert zd.mission.apids == {"core": 16, "link": 17}
+    assert zd.mission.apids == {"core": 16, "link": 17, "cfdp": 18}
 
 
 def test_tm_time_is_cuc_4_plus_2_with_p_field_0x2e(zd: Dictionary) -> None:
@@ -81,7 +81,7 @@ def test_noop_and_reset_counters_are_function_management(zd: Dictionary) -> None
     assert arg.name == "service" and arg.type.name == "enum"
     assert arg.type.values == {"ALL": 0, "COMMANDS": 1, "TC_LINK": 2, "FARM": 3, "SDLS": 4, "TM_LINK": 5,
                                "CLTU": 6, "HOUSEKEEPING": 7, "EVENTS": 8, "SCHEDULE": 9, "STORE": 10,
-                               "PARAMETERS": 11, "HEALTH": 12}
+                               "PARAMETERS": 11, "HEALTH": 12, "JOBS": 13}
     assert noop.opcode == (8, 1, 1)
 
 
@@ -104,10 +104,10 @@ def test_param_set_takes_a_scalar(zd: Dictionary) -> None:
 
 
 def test_shipped_housekeeping_structures(zd: Dictionary) -> None:
-    assert [(h.sid, h.name, h.interval, h.enabled) for h in zd.housekeeping] == [(1, "CORE", 2.0, True),
-                                                                                  (2, "LINK", 10.0, True)]
+    assert [(h.sid, h.name, h.interval, h.enabled) for h in zd.housekeeping] == [
+        (1, "CORE", 2.0, True), (2, "LINK", 10.0, True), (3, "JOBS", 2.0, True)]
     assert zd.report(1) is zd.housekeeping[0] and zd.report(2) is zd.housekeeping[1]
-    assert zd.report(0) is None and zd.report(3) is None
+    assert zd.report(0) is None and zd.report(4) is None
     for entry, report in zip(SHIPPED["housekeeping"], zd.housekeeping, strict=True):
         assert [c.name for c in report.channels] == entry["channels"]  # dictionary order is wire order
         assert all(c == zd.channel(c.name) for c in report.channels)

@@ -294,7 +294,8 @@ class JobManager:
             self.db.conn.execute(f"UPDATE jobs SET step = ?, {column} = ? WHERE id = ?",
                                  (fields["step"], _finite(value), job))
         elif kind == "sample":
-            self._output(SAMPLE, {"job": job, "step": fields["step"], "text": fields["text"][:MAX_TEXT]})
+            text = fields["text"].encode()[:MAX_TEXT].decode(errors="ignore")  # octets, as MAX_TEXT says
+            self._output(SAMPLE, {"job": job, "step": fields["step"], "text": text})
         elif kind == "output":
             self._output(OUTPUT, self._result(job, fields))
         elif kind == "checkpoint":
@@ -381,7 +382,8 @@ class JobManager:
         retries, limit = self._retries(worker.job), self.parameter("jobs.max_retries")
         if retries < limit:
             self.db.conn.execute("UPDATE jobs SET retries = retries + 1 WHERE id = ?", (worker.job,))
-            self._set(worker.job, "QUEUED", reason)
+            # A paused job stays paused (JOB_RESUME starts its new worker); a running one runs again.
+            self._set(worker.job, "PAUSED" if state == "PAUSED" else "QUEUED", reason)
             self.events.raise_event("JOB_WORKER_LOST", job=worker.job, reason=reason[:150], retry=retries + 1,
                                     retries=limit)
         else:

@@ -6,6 +6,7 @@ downlink is read back through the real TM demultiplexer, so a test sees what the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,10 @@ def records(tms: list[Tm], service: int, subtype: int) -> list[Any]:
 class Harness:
     """One supervisor on one state file, its ground end, and its downlink, all in this process."""
 
-    def __init__(self, path: Path, *, secure: bool = False, responses: tuple[LimitResponse, ...] = ()) -> None:
+    def __init__(self, path: Path, *, secure: bool = False, responses: tuple[LimitResponse, ...] = (),
+                 job_launcher: Callable[..., Any] | None = None) -> None:
         self.path = path
+        self.job_launcher = job_launcher
         self.clock = ManualClock()
         self.mono = 1000.0  # what the supervisor's monotonic clock says
         self.responses = responses
@@ -137,7 +140,8 @@ class Harness:
         db = StateDb(self.path)
         self._dbs.append(db)
         sdls = Sdls([DEFAULT_ASSOCIATION], self.keys) if self.keys else None
-        return Supervisor(self.link, DICTIONARY, db, self.clock, sdls, self.responses, lambda: self.mono)
+        return Supervisor(self.link, DICTIONARY, db, self.clock, sdls, self.responses, lambda: self.mono,
+                          job_launcher=self.job_launcher)
 
     def restart(self) -> Supervisor:
         """A kill and a restart: the old instance is abandoned as it is, a new one opens the same file.

@@ -86,5 +86,7 @@ def test_a_failing_safing_action_leaves_mode_and_power_as_they_were(harness: Har
 def test_every_non_essential_command_is_refused_in_safe_mode(harness: Harness, name: str) -> None:
     harness.ok("SAFE_MODE_ENTER", {"reason": "x"})
     arguments = {"TEST_EVENTS": {"count": 1},
-                 "SCHEDULE_INSERT": {"time": 2e9, "command": harness.command("NOOP")}}[name]
+                 "SCHEDULE_INSERT": {"time": 2e9, "command": harness.command("NOOP")},
+                 "JOB_START": {"kind": "TRAIN", "config": ""}, "JOB_PAUSE": {"job": 1},
+                 "JOB_RESUME": {"job": 1}}[name]
     assert harness.send(name, arguments).failure is FailureCode.NOT_ALLOWED

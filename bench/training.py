@@ -1,0 +1,144 @@
+"""Training benchmarks: what supervision costs a NanoGPT job, and what a checkpoint stalls it.
+
+- **Overhead**: tokens/s of the supervised job (the job's trainer, its worker link pumping messages
+  to a supervisor socket every step, progress reports, asynchronous checkpoints) ÷ a bare nanoGPT
+  loop of the same model, config and data, measured alternately in this run. Target ≥ 0.97.
+- **Checkpoint stall**: the time a training step waits per checkpoint (the copy to host memory)
+  ÷ the time a synchronous save takes (copy, CRC-32C, encode, write, fsync, rename). Target ≤ 0.1.
+  Judged at the flight config's size (shakespeare_char, 10.7M parameters with AdamW state).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+import zmq
+
+from bench.harness import Record
+from flight.jobs.batches import TokenData, batch
+from flight.jobs.checkpoint import CheckpointStore
+from flight.jobs.configs import CONFIGS
+from flight.jobs.device import select
+from flight.jobs.gpt import GPT, learning_rate
+from flight.jobs.shakespeare import prepared
+from flight.jobs.trainer import Trainer, TrainSpec
+from flight.jobs.worker_link import WorkerLink
+
+CONFIG = "shakespeare_cpu"
+STEPS = 60
+WARMUP = 10
+REPEATS = 3
+SEED = 1337
+
+
+def bare_loop(data: TokenData, steps: int) -> float:
+    """Seconds for ``steps`` steps of the plainest loop that trains the same model on the same batches."""
+    gpt, train = CONFIGS[CONFIG]
+    torch.manual_seed(SEED)
+    model = GPT(gpt)
+    optimizer = model.optimizer(train, "cpu")
+    began = 0.0
+    for step in range(WARMUP + steps):
+        if step == WARMUP:
+            began = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, train)
+        x, y = batch(data, "train", step, SEED, train.batch_size, gpt.block_size)
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    loss.item()
+    return time.perf_counter() - began
+
+
+class Supervisor:
+    """The supervisor's end of the worker link, reading every message on a thread of its own."""
+
+    def __init__(self, ctx: zmq.Context) -> None:
+        self.socket = ctx.socket(zmq.ROUTER)
+        self.socket.bind("tcp://127.0.0.1:*")
+        self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.messages = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            if self.socket.poll(50):
+                self.socket.recv_multipart()
+                self.messages += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.socket.close(0)
+
+
+def supervised_job(data: TokenData, steps: int, out: Path, address: str) -> tuple[float, Trainer]:
+    """Seconds for the same steps in the job's trainer, supervised (until the last step's report)."""
+    link = WorkerLink(address, f"bench:{time.monotonic_ns()}")
+    marks: dict[int, float] = {}
+
+    def report(kind: str, fields: dict) -> None:
+        link.report(kind, fields)
+        if kind == "progress":
+            marks[fields["step"]] = time.perf_counter()
+
+    spec = TrainSpec(config=CONFIG, seed=SEED, max_iters=WARMUP + steps, log_interval=10, checkpoint_interval=20,
+                     sample_tokens=1)
+    trainer = Trainer(spec, data, select("cpu"), out, report=report)
+    trainer.run(should_stop=link.should_stop)
+    link.close()
+    # From the end of the warm-up to the report of the last step: evaluation and the final save come after.
+    return marks[WARMUP + steps] - marks[WARMUP], trainer
+
+
+def checkpoint_stall(config: str, out: Path) -> tuple[float, float]:
+    """(stall per asynchronous checkpoint, synchronous save time) in seconds, fastest of a few."""
+    gpt, train = CONFIGS[config]
+    data = TokenData.open(prepared())
+    trainer = Trainer(TrainSpec(config=config, seed=SEED, max_iters=1), data, select("cpu"), out / config)
+    trainer.train_step()  # the optimizer has its state: a checkpoint of the real size
+    store = CheckpointStore(out / f"{config}-sync")
+    sync, stall = [], []
+    for _ in range(REPEATS):
+        began = time.perf_counter()
+        store.save(trainer.snapshot())
+        sync.append(time.perf_counter() - began)
+        saver = trainer.saver
+        assert saver is not None
+        before = saver.stall_s
+        trainer.checkpoint()
+        stall.append(saver.stall_s - before)
+        saver.wait()
+    del gpt, train
+    return min(stall), min(sync)
+
+
+def run() -> list[Record]:
+    data = TokenData.open(prepared())
+    ctx = zmq.Context.instance()
+    supervisor = Supervisor(ctx)
+    bare, supervised = [], []
+    with tempfile.TemporaryDirectory(prefix="zenith-bench-") as tmp:
+        for repeat in range(REPEATS):
+            bare.append(bare_loop(data, STEPS))
+            seconds, _ = supervised_job(data, STEPS, Path(tmp) / f"run-{repeat}", supervisor.address)
+            supervised.append(seconds)
+        supervisor.close()
+        tokens = STEPS * CONFIGS[CONFIG][1].batch_size * CONFIGS[CONFIG][0].block_size
+        ours, base = tokens / min(supervised), tokens / min(bare)
+        records = [Record(f"training: supervised job ÷ bare loop ({CONFIG}, {STEPS} steps, checkpoint every 20)",
+                          ours, "tokens/s", base, ours / base, ">= 0.97")]
+        for config, target in (("shakespeare_char", "<= 0.1"), (CONFIG, "")):
+            stall, sync = checkpoint_stall(config, Path(tmp))
+            records.append(Record(f"checkpoint: training stall ÷ synchronous save ({config})", stall * 1000, "ms",
+                                  sync * 1000, stall / sync, target))
+    return records

@@ -1,0 +1,107 @@
+"""The job manager with real worker processes: a NanoGPT job trains, is SIGKILLed, and resumes exactly.
+
+These start real workers (``python -m flight.jobs.worker``, torch, the real Shakespeare data) and
+drive the supervisor's loop by hand, so they take tens of seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from flight.jobs.shakespeare import prepared
+from tests.flight.supervisor._harness import Harness, events, records
+
+SETTINGS = {"config": "shakespeare_cpu", "max_iters": 24, "log_interval": 1, "checkpoint_interval": 8}
+DEADLINE = 240.0  # seconds: a loaded 2-core machine trains these 24 steps in well under a minute
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Harness]:
+    prepared()  # the workers would fetch the corpus themselves; once, before the clock starts, is kinder
+    harness = Harness(tmp_path / "state.db")
+    harness.supervisor.jobs.bind(zmq.Context.instance(), "tcp://127.0.0.1:*")
+    yield harness
+    harness.supervisor.jobs.close(grace=1.0)
+    harness.close()
+
+
+class Flight:
+    """The supervisor's loop turned by hand, keeping what came down."""
+
+    def __init__(self, harness: Harness) -> None:
+        self.harness = harness
+        self.losses: dict[int, dict[int, float]] = {}  # job → step → training loss (the last word on a step)
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def turn(self) -> None:
+        h = self.harness
+        h.supervisor.on_job_messages()
+        h.mono += 0.02
+        h.advance(0.02)
+        tms = h.downlink()
+        self.events += events(tms)
+        for record in records(tms, 130, 2):
+            if record["kind"] == "progress":
+                self.losses.setdefault(record["job"], {})[record["step"]] = record["loss"]
+        time.sleep(0.02)
+
+    def until(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}; events: {self.events[-10:]}"
+            self.turn()
+
+    def state(self, job: int) -> str:
+        return self.harness.db.conn.execute("SELECT state FROM jobs WHERE id = ?", (job,)).fetchone()[0]
+
+
+def start(harness: Harness, settings: dict[str, Any]) -> int:
+    harness.ok("JOB_START", {"kind": "TRAIN", "config": json.dumps(settings)})
+    return harness.db.conn.execute("SELECT MAX(id) FROM jobs").fetchone()[0]
+
+
+def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_with_the_same_losses(live: Harness) -> None:
+    flight = Flight(live)
+    reference = start(live, SETTINGS)
+    flight.until(lambda: flight.state(reference) == "COMPLETED", "the uninterrupted job")
+    assert sorted(flight.losses[reference]) == list(range(1, 25))
+
+    killed = start(live, SETTINGS)
+    flight.until(lambda: max(flight.losses.get(killed, {0: 0}), default=0) >= 12, "step 12 of the second job")
+    worker = live.supervisor.jobs.workers[killed]
+    os.kill(worker.process.popen.pid, signal.SIGKILL)
+    before = dict(flight.losses[killed])
+    flight.until(lambda: flight.state(killed) == "COMPLETED", "the resumed job")
+
+    lost = [e for e in flight.events if e[0] == "JOB_WORKER_LOST"]
+    assert lost == [("JOB_WORKER_LOST", {"job": killed, "reason": f"exit code {-signal.SIGKILL}", "retry": 1,
+                                          "retries": 3})]
+    started = [e[1] for e in flight.events if e[0] == "JOB_STARTED" and e[1]["job"] == killed]
+    assert [s["attempt"] for s in started] == [1, 2]
+    resumed_at = started[1]["step"]
+    assert resumed_at in (8, 16) and resumed_at <= max(before)  # its last checkpoint, not step 0
+    # Every step after the restart took the batch and the state it had the first time: the same loss, exactly.
+    assert flight.losses[killed] == flight.losses[reference]
+    assert all(before[step] == flight.losses[reference][step] for step in before)
+
+
+def test_a_job_that_always_crashes_fails_after_its_retries(live: Harness) -> None:
+    flight = Flight(live)
+    live.ok("PARAM_SET", {"name": "jobs.max_retries", "value": 1})
+    job = start(live, {**SETTINGS, "max_iters": 1000})
+    for attempt in (1, 2):
+        flight.until(lambda a=attempt: any(e[0] == "JOB_STARTED" and e[1]["attempt"] == a for e in flight.events),
+                     f"attempt {attempt}")
+        os.kill(live.supervisor.jobs.workers[job].process.popen.pid, signal.SIGKILL)
+    flight.until(lambda: flight.state(job) == "FAILED", "the job to fail")
+    assert [e[0] for e in flight.events if e[0].startswith("JOB_")][-1] == "JOB_FAILED"
+    assert live.counter("jobs.worker_lost") == 2 and live.counter("jobs.failed") == 1

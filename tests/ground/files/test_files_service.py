@@ -1,0 +1,171 @@
+"""The station's file service without sockets: requests, the PDUs it queues, what it keeps across a
+restart, and a whole ``get`` against a payload entity."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flight.counters import Counters
+from flight.dictionary import load_dictionary
+from flight.files.entity import CfdpEntity
+from flight.files.filestore import RestrictedStore
+from flight.files.pdus import packet_apid, unwrap_pdu, wrap_pdu
+from flight.files.settings import UPLINK_AREA, FilesSettings
+from flight.mission_config import load_mission
+from ground.archive import Archive
+from ground.control import StationError
+from ground.files.service import GroundFiles
+
+DICTIONARY = load_dictionary()
+CFDP = DICTIONARY.mission.apids["cfdp"]
+
+
+class Sender:
+    """What the service needs of the station's COP-1 sender: a queue it may fill."""
+
+    max_packet_length = 1000
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    @property
+    def pending(self) -> int:
+        return 0
+
+    def send(self, packet: bytes, tag: Any = None) -> None:
+        self.sent.append(packet)
+
+
+class Link:
+    def __init__(self) -> None:
+        self.sender = Sender()
+
+
+def station_files(tmp_path: Path) -> tuple[GroundFiles, Link, Archive, list[str]]:
+    mission_path = tmp_path / "zenith.toml"
+    mission_path.write_text('[ground]\narchive = "ground.db"\n[files]\nground_root = "gfiles"\n')
+    mission = load_mission(mission_path)
+    archive = Archive(tmp_path / "ground.db", DICTIONARY)
+    link = Link()
+    said: list[str] = []
+    return GroundFiles(mission, DICTIONARY, link, archive, said.append), link, archive, said  # type: ignore[arg-type]
+
+
+def test_requests_are_checked(tmp_path: Path) -> None:
+    files, *_ = station_files(tmp_path)
+    with pytest.raises(StationError) as relative:
+        files.request({"op": "files_put", "local": "relative.bin", "remote": "x"})
+    assert relative.value.field == "local"
+    with pytest.raises(StationError) as bad_class:
+        files.request({"op": "files_get", "local": "/tmp/x", "remote": "x", "cfdp_class": 3})
+    assert bad_class.value.field == "cfdp_class"
+    with pytest.raises(StationError) as missing:
+        files.request({"op": "files_put", "local": str(tmp_path / "nothing"), "remote": "x"})
+    assert missing.value.field == "no_file"
+    with pytest.raises(StationError):
+        files.request({"op": "files_status", "id": "9:9"})
+
+
+def test_a_restart_fails_what_was_active(tmp_path: Path) -> None:
+    files, link, archive, _ = station_files(tmp_path)
+    (tmp_path / "a.bin").write_bytes(bytes(50_000))
+    request = files.request({"op": "files_put", "local": str(tmp_path / "a.bin"), "remote": "a.bin"})["request"]
+    files.step()
+    assert link.sender.sent and all(packet_apid(p) == CFDP for p in link.sender.sent)
+    archive.close()
+    again, _, _, said = station_files(tmp_path)
+    status = again.request({"op": "files_status", "id": request["id"]})["request"]
+    assert status["state"] == "failed" and status["condition"] == "station restart"
+    assert any("lost" in line for line in said)
+
+
+def test_get_moves_the_verified_file_to_the_operators_path(tmp_path: Path) -> None:
+    files, link, _, said = station_files(tmp_path)
+    counters = Counters("files")
+    payload = CfdpEntity(FilesSettings(), 1, 2, 1000, RestrictedStore(tmp_path / "payload", "", counters),
+                         RestrictedStore(tmp_path / "payload", UPLINK_AREA, counters), counters)
+    data = random.Random(3).randbytes(100_000)
+    (tmp_path / "payload" / "logs").mkdir(parents=True)
+    (tmp_path / "payload" / "logs" / "run.log").write_bytes(data)
+    target = tmp_path / "here" / "run.log"
+    request = files.request({"op": "files_get", "remote": "logs/run.log", "local": str(target)})["request"]
+    seq = 0
+    for _ in range(2000):
+        status = files.request({"op": "files_status", "id": request["id"]})["request"]
+        if status["state"] != "active":
+            break
+        files.step()
+        for packet in link.sender.sent:
+            payload.receive(unwrap_pdu(packet))
+        link.sender.sent.clear()
+        payload.poll()
+        down = [(wrap_pdu(CFDP, (seq := seq + 1), pdu, telecommand=False), 2) for pdu in payload.take(64)]
+        assert files.take(down + [(b"\x08\x10\xc0\x00\x00\x00\x00", 0)]) == [(b"\x08\x10\xc0\x00\x00\x00\x00", 0)]
+    assert status["state"] == "finished" and status["verified"], status
+    assert target.read_bytes() == data
+    assert not any((tmp_path / "gfiles" / "downloads").iterdir())  # moved, not copied
+    listing = files.request({"op": "files_list"})["requests"]
+    assert [r["id"] for r in listing] == [request["id"]]
+    assert any("verified" in line for line in said)
+
+
+def test_get_of_a_missing_file_fails_with_the_payloads_answer(tmp_path: Path) -> None:
+    files, link, _, _ = station_files(tmp_path)
+    counters = Counters("files")
+    payload = CfdpEntity(FilesSettings(), 1, 2, 1000, RestrictedStore(tmp_path / "payload", "", counters),
+                         RestrictedStore(tmp_path / "payload", UPLINK_AREA, counters), counters)
+    request = files.request({"op": "files_get", "remote": "nothing.bin", "local": str(tmp_path / "x")})["request"]
+    for _ in range(50):
+        files.step()
+        for packet in link.sender.sent:
+            payload.receive(unwrap_pdu(packet))
+        link.sender.sent.clear()
+        payload.poll()
+        files.take([(wrap_pdu(CFDP, 0, pdu, telecommand=False), 2) for pdu in payload.take(64)])
+    status = files.request({"op": "files_status", "id": request["id"]})["request"]
+    assert status["state"] == "failed" and status["condition"] == "refused by the payload"
+    assert counters["proxy_refused"] == 1
+
+
+def test_a_remote_listing_comes_back_as_entries(tmp_path: Path) -> None:
+    from flight.files.listing import write_listing
+
+    files, link, _, _ = station_files(tmp_path)
+    counters = Counters("files")
+    reader = RestrictedStore(tmp_path / "payload", "", counters)
+    payload = CfdpEntity(FilesSettings(), 1, 2, 1000, reader, RestrictedStore(tmp_path / "payload", UPLINK_AREA,
+                                                                              counters), counters,
+                         lister=lambda directory: write_listing(reader, directory))
+    (tmp_path / "payload" / "samples").mkdir(parents=True)
+    (tmp_path / "payload" / "samples" / "s1.txt").write_bytes(b"abc")
+    asked = files.request({"op": "files_list_remote", "remote": "samples"})["request"]
+    missing = files.request({"op": "files_list_remote", "remote": "nowhere"})["request"]
+    for _ in range(100):
+        files.step()
+        for packet in link.sender.sent:
+            payload.receive(unwrap_pdu(packet))
+        link.sender.sent.clear()
+        payload.poll()
+        files.take([(wrap_pdu(CFDP, 0, pdu, telecommand=False), 2) for pdu in payload.take(64)])
+    listed = files.request({"op": "files_status", "id": asked["id"]})["request"]
+    assert listed["state"] == "finished" and [e["name"] for e in listed["listing"]] == ["samples/s1.txt"]
+    assert files.request({"op": "files_status", "id": missing["id"]})["request"]["state"] == "failed"
+    assert not any((tmp_path / "gfiles" / "downloads").iterdir())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=150), min_size=1, max_size=10))
+def test_garbage_on_the_cfdp_apid_is_counted_by_the_station(tmp_path_factory, garbage: list[bytes]) -> None:
+    files, _, archive, _ = station_files(tmp_path_factory.mktemp("s"))
+    packets = [(wrap_pdu(CFDP, i, raw, telecommand=False) if raw else bytes([0x00, CFDP]), 2)
+               for i, raw in enumerate(garbage)]
+    assert files.take(packets) == []
+    files.step()
+    assert files.counters["pdus_in"] == len(garbage) and files.counters["pdus_rejected"] == len(garbage)
+    archive.close()
