@@ -26,6 +26,7 @@ from flight.mission_config import load_mission
 from ground.api import WAITS, CommandResult, CommandTimeout, StationClient
 from ground.archive import Stage
 from ground.files.cli import add_files_commands
+from ground.jobs_cli import add_jobs_commands
 
 EXIT_FAILED = 1
 STAGE_STYLE = {True: "green", False: "bold red"}
@@ -90,6 +91,7 @@ def add_operator_commands(sub: argparse._SubParsersAction[Any]) -> None:
         action.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
     schedule.set_defaults(handler=_schedule)
     add_files_commands(sub)
+    add_jobs_commands(sub)
 
 
 def _config(parser: argparse.ArgumentParser, json_output: bool = False) -> None:

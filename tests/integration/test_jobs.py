@@ -8,6 +8,8 @@ telemetry and land in the ground archive, and the validation loss goes below the
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,46 @@ def test_a_training_job_from_the_ground_learns_and_its_telemetry_reaches_the_arc
         assert [s["step"] for s in samples] == [100, 200, 300] and all(s["text"] for s in samples)
         checkpoints = sorted((tmp_path / "jobs" / f"job-{job}" / "checkpoints").glob("step-*.safetensors"))
         assert [c.name for c in checkpoints] == [f"step-{s:09d}.safetensors" for s in (100, 200, 300)]
+
+
+def _ground(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ground.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_an_operator_trains_asks_its_checkpoint_for_text_and_steers_jobs_from_the_command_line(
+        tmp_path: Path) -> None:
+    prepared()
+    with Stack(StackOptions(out=tmp_path)) as stack, stack.client() as gs:
+        config = str(stack.mission_path)
+        train = _ground("jobs", "train", "--max-iters", "40", "--checkpoint-interval", "20", "--config", config,
+                        "--json")
+        assert train.returncode == 0, train.stdout + train.stderr
+        job = json.loads(train.stdout)["job"]
+        gs.assert_event("JOB_COMPLETED", timeout=300, job=job)
+
+        infer = _ground("jobs", "infer", "ROMEO.\n", "--model", f"job:{job}", "--max-new-tokens", "24",
+                        "--config", config, "--json")
+        asked = json.loads(infer.stdout)["job"]
+        gs.assert_event("JOB_COMPLETED", timeout=120, job=asked)
+        [answer] = [json.loads(line) for line in _ground("jobs", "show", str(asked), "--config", config,
+                                                          "--json").stdout.splitlines()]
+        assert len(answer["ids"]) == 24 and answer["text"] and answer["tokens_per_s"] > 0
+
+        shown = _ground("jobs", "show", str(job), "--config", config).stdout
+        assert "step     40" in shown and "--- sample at step 40 ---" in shown
+        listed = _ground("jobs", "list", "--config", config, "--json").stdout.splitlines()
+        listing = [json.loads(line) for line in listed]
+        assert [(j["job"], j["kind"], j["state"]) for j in listing] == [(job, "TRAIN", "COMPLETED"),
+                                                                       (asked, "INFER", "COMPLETED")]
+
+        long = json.loads(_ground("jobs", "train", "--max-iters", "100000", "--config", config, "--json").stdout)["job"]
+        gs.assert_event("JOB_STARTED", timeout=120, job=long)
+        assert _ground("jobs", "pause", str(long), "--config", config).returncode == 0
+        gs.assert_event("JOB_PAUSED", timeout=120, job=long)
+        assert _ground("jobs", "pause", str(long), "--config", config).returncode == 1  # paused already
+        assert _ground("jobs", "resume", str(long), "--config", config).returncode == 0
+        gs.assert_event("JOB_RESUMED", timeout=60, job=long)
+        assert _ground("jobs", "abort", str(long), "--config", config).returncode == 0
+        gs.assert_event("JOB_ABORTED", timeout=60, job=long)
+        refused = _ground("jobs", "train", "--max-iters", "0", "--config", config)
+        assert refused.returncode == 1 and "config.max_iters" in refused.stdout
