@@ -1,0 +1,82 @@
+"""``python -m bench.gpu_check``: the CUDA paths of the jobs, checked on a machine with a GPU.
+
+CI has no GPU, so this is run by hand where one is lent. It prints one JSON object:
+- the device and its description;
+- the training benchmarks on CUDA (supervised ÷ bare loop, checkpoint stall ÷ synchronous save);
+- an exact-resume check on CUDA (a job restored from its checkpoint replays the same losses);
+- DDP over NCCL with the GPUs there are (one rank per device);
+- shakespeare_char trained for ``--iters`` iterations: its validation loss and tokens/s.
+Exits non-zero when CUDA is not there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import training
+from flight.jobs.batches import TokenData
+from flight.jobs.ddp import train_ddp
+from flight.jobs.device import select
+from flight.jobs.shakespeare import prepared
+from flight.jobs.trainer import Trainer, TrainSpec
+
+
+def exact_resume(data: TokenData, out: Path) -> dict[str, Any]:
+    spec = TrainSpec(config="shakespeare_char", max_iters=30, log_interval=1, checkpoint_interval=10,
+                     sample_tokens=8)
+    device = select("cuda")
+    whole = Trainer(spec, data, device, out / "whole").run()
+    first = Trainer(TrainSpec(**{**asdict(spec), "max_iters": 10}), data, device, out / "split")
+    first.run()
+    second = Trainer(spec, data, device, out / "split")
+    second.resume()
+    resumed = second.run()
+    diffs = [abs(resumed.losses[s] - whole.losses[s]) for s in range(11, 31)]
+    return {"identical": all(d == 0 for d in diffs), "max_abs_diff": max(diffs)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__)
+    parser.add_argument("--iters", type=int, default=2000, help="shakespeare_char iterations (default 2000)")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print(json.dumps({"error": "no CUDA device"}))
+        return 1
+    report: dict[str, Any] = {"device": select("cuda").describe(), "torch": torch.__version__,
+                              "gpus": torch.cuda.device_count()}
+    data = TokenData.open(prepared())
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for name, check in (("benchmarks", lambda: [asdict(r) for r in training.run("cuda")]),
+                            ("exact_resume", lambda: exact_resume(data, out / "resume")),
+                            ("ddp_nccl", lambda: asdict(train_ddp(
+                                TrainSpec(config="shakespeare_char", max_iters=50, log_interval=10,
+                                          checkpoint_interval=50, sample_tokens=8),
+                                prepared(), torch.cuda.device_count(), "cuda", out / "ddp")))):
+            began = time.perf_counter()
+            try:
+                report[name] = check()
+            except Exception as exc:  # every check reports, whatever one of them does
+                report[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            report[f"{name}_s"] = round(time.perf_counter() - began, 1)
+            print(json.dumps({name: report[name]}), flush=True)
+        began = time.perf_counter()
+        spec = TrainSpec(config="shakespeare_char", max_iters=args.iters, log_interval=100, checkpoint_interval=500)
+        result = Trainer(spec, data, select("cuda"), out / "char").run()
+        report["shakespeare_char"] = {**result.as_dict(), "wall_s": round(time.perf_counter() - began, 1),
+                                      "peak_memory_mib": torch.cuda.max_memory_allocated() / 2**20}
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
