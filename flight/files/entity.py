@@ -60,7 +60,7 @@ from flight.files import cfdp_fixes
 from flight.files.adapters import CheckTimers, FaultRecorder, SequenceNumbers, TransactionUser
 from flight.files.errors import FileTransferError, PathRefused, PduRejected
 from flight.files.messages import ListingRequest, ProxyPut, listing_answer, put_refused, read_messages
-from flight.files.pdus import decode_pdu
+from flight.files.pdus import decode_pdu, unwrap_pdu
 from flight.files.settings import FilesSettings
 from flight.files.transfer import ACTIVE, FAILED, FINISHED, Transfer, transaction_key
 
@@ -196,6 +196,16 @@ class CfdpEntity:
             self.reject("unexpected")
             return False
         return True
+
+    def receive_packet(self, packet: bytes) -> bool:
+        """Take one space packet of the CFDP APID: its PDU, or a counted refusal of what is not one."""
+        try:
+            pdu = unwrap_pdu(packet)
+        except FileTransferError as exc:
+            self.counters.inc("pdus_in")
+            self.reject(exc.reason)
+            return False
+        return self.receive(pdu)
 
     def reject(self, reason: str) -> None:
         self.counters.inc("pdus_rejected")

@@ -24,7 +24,7 @@ from flight.files.entity import CfdpEntity
 from flight.files.errors import FileTransferError
 from flight.files.filestore import RestrictedStore
 from flight.files.listing import is_listing, write_listing
-from flight.files.pdus import packet_apid, unwrap_pdu, wrap_pdu
+from flight.files.pdus import packet_apid, wrap_pdu
 from flight.files.settings import UPLINK_AREA, FilesSettings
 from flight.files.transfer import Transfer
 from flight.link.pus import PRIMARY_HEADER_LEN, SequenceCounter
@@ -64,13 +64,7 @@ class OnboardFiles:
 
     def receive(self, packet: bytes) -> None:
         """One uplinked packet (inside the unit that takes it off the journal)."""
-        try:
-            pdu = unwrap_pdu(packet)
-        except FileTransferError as exc:
-            self.counters.inc("pdus_in")
-            self.entity.reject(exc.reason)
-            return
-        self.entity.receive(pdu)
+        self.entity.receive_packet(packet)
         self._record()
 
     def tick(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from flight.jobs.char_vocab import decode_chars, encode_chars
 from flight.link.errors import ZenithError
 
 SPLITS = {"train": 0, "val": 1}  # part of the RNG key: the two splits never share offsets by accident
@@ -54,14 +55,10 @@ class TokenData:
         return self.train if name == "train" else self.val
 
     def encode(self, text: str) -> list[int]:
-        index = {ch: i for i, ch in enumerate(self.vocab)}
-        unknown = sorted(set(text) - index.keys())
-        if unknown:
-            raise BatchError(f"characters outside the vocabulary: {''.join(unknown)[:20]!r}")
-        return [index[ch] for ch in text]
+        return encode_chars(self.vocab, text, BatchError)
 
     def decode(self, ids: list[int]) -> str:
-        return "".join(self.vocab[i] for i in ids if 0 <= i < len(self.vocab))
+        return decode_chars(self.vocab, ids)
 
 
 def offsets(tokens: int, block_size: int, batch_size: int, seed: int, split: str, step: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from flight.jobs.char_vocab import decode_chars, encode_chars
 from flight.jobs.checkpoint import CheckpointError, CheckpointStore, Snapshot, load_file, restore
 from flight.jobs.gpt import GPT, GPTConfig
 
@@ -25,14 +26,10 @@ class CheckpointModel:
     step: int
 
     def encode(self, text: str) -> list[int]:
-        index = {ch: i for i, ch in enumerate(self.vocab)}
-        unknown = sorted(set(text) - index.keys())
-        if unknown:
-            raise CheckpointError(f"the prompt has characters this model never saw: {''.join(unknown)[:20]!r}")
-        return [index[ch] for ch in text]
+        return encode_chars(self.vocab, text, CheckpointError)
 
     def decode(self, ids: list[int]) -> str:
-        return "".join(self.vocab[i] for i in ids if 0 <= i < len(self.vocab))
+        return decode_chars(self.vocab, ids)
 
 
 def load_checkpoint(path: Path, device: torch.device) -> CheckpointModel:

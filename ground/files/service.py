@@ -38,7 +38,7 @@ from flight.files.entity import CfdpEntity, entity_id
 from flight.files.errors import FileTransferError
 from flight.files.filestore import RestrictedStore
 from flight.files.listing import parse_listing
-from flight.files.pdus import packet_apid, unwrap_pdu, wrap_pdu
+from flight.files.pdus import packet_apid, wrap_pdu
 from flight.files.settings import files_settings
 from flight.files.transfer import ACTIVE, FAILED, FINISHED, Transfer
 from flight.link.pus import PRIMARY_HEADER_LEN, SequenceCounter
@@ -121,13 +121,7 @@ class GroundFiles:
             if packet_apid(packet) != self.apid:
                 rest.append((packet, vcid))
                 continue
-            try:
-                pdu = unwrap_pdu(packet)
-            except FileTransferError as exc:
-                self.counters.inc("pdus_in")
-                self.entity.reject(exc.reason)
-                continue
-            self.entity.receive(pdu)
+            self.entity.receive_packet(packet)
         return rest
 
     def step(self) -> None:
