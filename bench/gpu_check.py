@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -30,7 +31,10 @@ from flight.jobs.shakespeare import prepared
 from flight.jobs.trainer import Trainer, TrainSpec
 
 
-def exact_resume(data: TokenData, out: Path) -> dict[str, Any]:
+def exact_resume(data: TokenData, out: Path, deterministic: bool = False) -> dict[str, Any]:
+    """Whether a job restored from its checkpoint replays the same losses on CUDA (optionally with
+    torch's deterministic algorithms, which exact rollback after an upset would need)."""
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
     spec = TrainSpec(config="shakespeare_char", max_iters=30, log_interval=1, checkpoint_interval=10,
                      sample_tokens=8)
     device = select("cuda")
@@ -41,6 +45,7 @@ def exact_resume(data: TokenData, out: Path) -> dict[str, Any]:
     second.resume()
     resumed = second.run()
     diffs = [abs(resumed.losses[s] - whole.losses[s]) for s in range(11, 31)]
+    torch.use_deterministic_algorithms(False)
     return {"identical": all(d == 0 for d in diffs), "max_abs_diff": max(diffs)}
 
 
@@ -48,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__)
     parser.add_argument("--iters", type=int, default=2000, help="shakespeare_char iterations (default 2000)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
     if not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device"}))
         return 1
@@ -58,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp)
         for name, check in (("benchmarks", lambda: [asdict(r) for r in training.run("cuda")]),
                             ("exact_resume", lambda: exact_resume(data, out / "resume")),
+                            ("exact_resume_deterministic", lambda: exact_resume(data, out / "det", True)),
                             ("ddp_nccl", lambda: asdict(train_ddp(
                                 TrainSpec(config="shakespeare_char", max_iters=50, log_interval=10,
                                           checkpoint_interval=50, sample_tokens=8),

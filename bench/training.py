@@ -54,6 +54,8 @@ def bare_loop(data: TokenData, steps: int, device: Device) -> float:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, train)
         x, y = batch(data, "train", step, SEED, train.batch_size, gpt.block_size)
+        if device.type == "cuda":  # as nanoGPT does
+            x, y = x.pin_memory(), y.pin_memory()
         x, y = x.to(device.torch_device, non_blocking=True), y.to(device.torch_device, non_blocking=True)
         with device.autocast():
             _, loss = model(x, y)

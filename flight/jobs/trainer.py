@@ -145,8 +145,11 @@ class Trainer:
             group["lr"] = lr
         x, y = batch(self.data, "train", self.step, self.spec.seed, train.batch_size, self.gpt_config.block_size,
                      self.rank, self.world)
+        if self.device.type == "cuda":  # pinned, so the copies are DMAs that do not wait for the device
+            x, y = x.pin_memory(), y.pin_memory()
         x, y = x.to(self.device.torch_device, non_blocking=True), y.to(self.device.torch_device, non_blocking=True)
-        self.trained.train()
+        if not self.trained.training:  # after an evaluation or a sample
+            self.trained.train()
         with self.device.autocast():
             _, loss = self.trained(x, y)
         loss.backward()
@@ -200,27 +203,69 @@ class Trainer:
         evaluated: dict[str, float] = {}
         began, began_step = time.perf_counter(), self.step
         window_start, window_step = began, self.step
+        progress = _ProgressQueue(self.device, self.report, losses)
         while self.step < train.max_iters and not should_stop():
             loss = self.train_step()
             if self.step % self.spec.log_interval == 0 or self.step == train.max_iters:
-                value = self._mean_over_ranks(loss).item()  # the one host sync per log interval
-                losses[self.step] = value
                 now = time.perf_counter()
                 rate = tokens_per_step * (self.step - window_step) / max(now - window_start, 1e-9)
                 window_start, window_step = now, self.step
-                self.report("progress", {"step": self.step, "loss": value, "tokens_per_s": rate,
-                                         "lr": learning_rate(self.step - 1, train),
-                                         "memory": self.device.memory_bytes()})
+                progress.put(self._mean_over_ranks(loss), {
+                    "step": self.step, "tokens_per_s": rate, "lr": learning_rate(self.step - 1, train),
+                    "memory": self.device.memory_bytes()})
             if self.step % train.eval_interval == 0 or self.step == train.max_iters:
+                progress.flush()
                 evaluated = self.evaluate()
                 self.report("eval", {"step": self.step, **{f"{k}_loss": v for k, v in evaluated.items()}})
                 if self.rank == 0:
                     self.report("sample", {"step": self.step, "text": self.sample()})
             if self.step % self.spec.checkpoint_interval == 0 or self.step == train.max_iters:
                 self.checkpoint()
+        progress.flush()
         self.device.synchronize()
         elapsed = time.perf_counter() - began
         path = self.saver.wait() if self.saver is not None else None
         rate = tokens_per_step * (self.step - began_step) / elapsed if elapsed > 0 else 0.0
         return TrainResult(self.step, evaluated.get("train"), evaluated.get("val"), rate,
                            str(path) if path else None, losses)
+
+
+class _ProgressQueue:
+    """Progress reports whose loss is read from the device without stalling it.
+
+    On CUDA the loss of a log step is copied to pinned host memory behind the step's kernels and
+    reported at the next log step (or before an evaluation), by when it has long arrived: the host
+    never waits for the device just to print a number, so the GPU's queue never runs dry. On a CPU
+    the value is there at once and is reported at once.
+    """
+
+    def __init__(self, device: Device, report: Report, losses: dict[int, float]) -> None:
+        self.device = device
+        self.report = report
+        self.losses = losses
+        self._pending: tuple[torch.Tensor, Any, dict[str, Any]] | None = None
+        # One buffer is enough: put() reads the last value out before it copies the next one in.
+        self._host = torch.empty((), pin_memory=True) if device.type == "cuda" else None
+
+    def put(self, loss: torch.Tensor, fields: dict[str, Any]) -> None:
+        if self.device.type != "cuda":
+            self._send(loss.item(), fields)
+            return
+        self.flush()  # the last one's copy finished long ago: a log interval of steps has run since
+        host = self._host
+        assert host is not None
+        host.copy_(loss.float(), non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._pending = (host, event, fields)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            host, event, fields = self._pending
+            self._pending = None
+            event.synchronize()
+            self._send(host.item(), fields)
+
+    def _send(self, value: float, fields: dict[str, Any]) -> None:
+        self.losses[fields["step"]] = value
+        self.report("progress", {"step": fields["step"], "loss": value, **fields})

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -300,7 +301,7 @@ def test_a_write_that_fails_raises_checkpoint_error(tmp_path: Path) -> None:
     (tmp_path / "step-000000005.safetensors").mkdir()  # a directory where the file should go
     (tmp_path / "step-000000005.safetensors" / "x").write_text("x")
     with pytest.raises(CheckpointError, match="cannot write"):
-        CheckpointStore(tmp_path).write(b"data", 5)
+        CheckpointStore(tmp_path).write([b"data"], 5)
 
 
 def test_load_file_verifies_one_file(tmp_path: Path) -> None:
@@ -321,3 +322,24 @@ def test_a_capture_into_staging_buffers_reuses_them_and_equals_a_fresh_capture()
     assert {name: staging[name].data_ptr() for name in buffers} == buffers  # the same memory, refilled
     assert all(torch.equal(second.tensors[name], fresh.tensors[name]) for name in fresh.tensors)
     assert decode(encode(second)).step == 2 and first.tensors.keys() == second.tensors.keys()
+
+
+def test_the_streamed_file_is_what_the_safetensors_library_reads_and_writes() -> None:
+    snapshot = capture(*trained(), {"step": 3})
+    snapshot.tensors["mask"] = torch.tensor([True, False, True])
+    snapshot.tensors["half"] = torch.arange(5, dtype=torch.bfloat16)
+    ours = encode(snapshot)
+    assert (8 + struct.unpack_from("<Q", ours)[0]) % 8 == 0  # the data starts aligned
+    loaded = safetensors_load(ours)
+    reference = safetensors_load(safetensors.torch.save(snapshot.tensors))
+    assert loaded.keys() == reference.keys() == snapshot.tensors.keys()
+    assert all(torch.equal(loaded[name], reference[name]) and loaded[name].dtype == reference[name].dtype
+               for name in loaded)
+    assert decode(ours).step == 3
+
+
+def test_a_tensor_that_is_not_a_host_tensor_is_refused() -> None:
+    snapshot = capture(*trained(), {"step": 3})
+    snapshot.tensors["strided"] = torch.arange(10.0)[::2]
+    with pytest.raises(CheckpointError, match="contiguous host tensor"):
+        encode(snapshot)
