@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flight.command_line import run_subcommand
 from flight.dictionary import load_dictionary
+from flight.jobs.infer_command import add_parser as add_infer_parser
 from flight.jobs.train_command import add_parser as add_train_parser
 from flight.link.config import SdlsSettings
 from flight.link.errors import ZenithError
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help='print {"ids": [...], "tokens": [...]} with each id\'s vocabulary piece')
     tokenize.add_argument("text", metavar="TEXT", help="the text to encode")
     tokenize.set_defaults(handler=_tokenize)
+
+    add_infer_parser(sub)
     return parser
 
 

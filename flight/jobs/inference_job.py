@@ -35,18 +35,10 @@ def run_inference(settings: dict[str, Any], workdir: Path, device_name: str | No
 
 
 def _gemma(settings: dict[str, Any], device: Any) -> dict[str, Any]:
-    from flight.jobs.gemma.decode import Sampling, generate
-    from flight.jobs.gemma.gguf_file import GGUFFile
-    from flight.jobs.gemma.model import load_model
-    from flight.jobs.gemma.tokenizer import GemmaTokenizer
-    from flight.jobs.gemma.weights import gemma_gguf
+    from flight.jobs.gemma.decode import Sampling, generate_text
 
-    gguf = GGUFFile.open(gemma_gguf())
-    tokenizer = GemmaTokenizer.from_gguf(gguf)
-    model = load_model(gguf=gguf, device=device)
-    # The prompt is data from the ground: control-token text in it stays text.
-    prompt_ids = tokenizer.encode(settings["prompt"], special=False)
     sampling = Sampling(greedy=settings["greedy"], temperature=settings["temperature"], top_k=settings["top_k"],
                         seed=settings["seed"])
-    result = generate(model, prompt_ids, settings["max_new_tokens"], sampling, tokenizer)
+    # The prompt is data from the ground: control-token text in it stays text.
+    result = generate_text(settings["prompt"], settings["max_new_tokens"], sampling, device=device, special=False)
     return {"text": result.text, "ids": result.ids, "ttft_s": result.ttft_s, "tokens_per_s": result.tokens_per_s}

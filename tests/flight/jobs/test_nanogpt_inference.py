@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -75,3 +76,15 @@ def test_an_inference_job_runs_a_training_jobs_checkpoint(trained: Path, tmp_pat
     settings = parse_job_config("INFER", '{"model": "job:4", "prompt": "To be", "max_new_tokens": 8}')
     output = run_inference(settings, tmp_path / "job-5", "cpu")
     assert set(output) == {"text", "ids", "ttft_s", "tokens_per_s"} and len(output["ids"]) == 8
+
+
+def test_flight_infer_continues_a_prompt_from_a_checkpoint_directory(trained: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from flight.cli import main
+
+    assert main(["infer", "--model", str(trained), "--prompt", "To be", "--max-new-tokens", "9", "--greedy",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    loaded = load_checkpoint(trained, torch.device("cpu"))
+    assert out["ids"] == complete(loaded, "To be", 9)["ids"] and out["stop_reason"] == "max_new_tokens"
+    assert out["prompt_ids"] == loaded.encode("To be") and out["text"] == loaded.decode(out["ids"])

@@ -41,6 +41,7 @@ class Flight:
         self.harness = harness
         self.losses: dict[int, dict[int, float]] = {}  # job → step → training loss (the last word on a step)
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.outputs: list[dict[str, Any]] = []  # inference results, TM[130,4]
 
     def turn(self) -> None:
         h = self.harness
@@ -49,6 +50,7 @@ class Flight:
         h.advance(0.02)
         tms = h.downlink()
         self.events += events(tms)
+        self.outputs += records(tms, 130, 4)
         for record in records(tms, 130, 2):
             if record["kind"] == "progress":
                 self.losses.setdefault(record["job"], {})[record["step"]] = record["loss"]
@@ -105,3 +107,16 @@ def test_a_job_that_always_crashes_fails_after_its_retries(live: Harness) -> Non
     flight.until(lambda: flight.state(job) == "FAILED", "the job to fail")
     assert [e[0] for e in flight.events if e[0].startswith("JOB_")][-1] == "JOB_FAILED"
     assert live.counter("jobs.worker_lost") == 2 and live.counter("jobs.failed") == 1
+
+
+def test_a_gemma_inference_job_sends_down_the_reference_greedy_completion(live: Harness) -> None:
+    fixture = json.loads((Path(__file__).parents[2] / "jobs" / "gemma" / "fixtures" / "greedy_reference.json")
+                         .read_text())
+    orbit = next(p for p in fixture["prompts"] if p["name"] == "orbit")
+    flight = Flight(live)
+    live.ok("JOB_START", {"kind": "INFER", "config": json.dumps({"prompt": orbit["text"], "max_new_tokens": 8})})
+    job = live.db.conn.execute("SELECT MAX(id) FROM jobs").fetchone()[0]
+    flight.until(lambda: flight.state(job) == "COMPLETED", "the inference job")
+    [output] = flight.outputs
+    assert output["job"] == job and output["ids"] == orbit["ids"][:8]  # transformers' greedy ids, in fp32
+    assert output["text"] and output["ttft_s"] > 0 and output["tokens_per_s"] > 0
