@@ -49,9 +49,38 @@ def exact_resume(data: TokenData, out: Path, deterministic: bool = False) -> dic
     return {"identical": all(d == 0 for d in diffs), "max_abs_diff": max(diffs)}
 
 
+def gemma(path: Path) -> dict[str, Any]:
+    """Gemma 3 on CUDA per weight format: greedy ids against transformers' (fp32, CPU) on the six recorded
+    prompts, as the length of the agreeing prefix of 32, and the decode speed of 128 tokens."""
+    from flight.jobs.gemma.decode import generate
+    from flight.jobs.gemma.gguf_file import GGUFFile
+    from flight.jobs.gemma.model import load_model
+
+    fixture = json.loads((Path(__file__).parents[1] / "tests" / "flight" / "jobs" / "gemma" / "fixtures"
+                          / "greedy_reference.json").read_text())
+    gguf = GGUFFile.open(path)
+    out: dict[str, Any] = {}
+    for weights in ("bf16", "fp32", "gguf"):
+        began = time.perf_counter()
+        model = load_model(weights=weights, device="cuda", gguf=gguf)
+        load_s = time.perf_counter() - began
+        agree = {}
+        for prompt in fixture["prompts"]:
+            ids = generate(model, prompt["prompt_ids"], len(prompt["ids"]), eos_id=-1).ids
+            agree[prompt["name"]] = next((i for i, (a, b) in enumerate(zip(ids, prompt["ids"], strict=True))
+                                          if a != b), len(ids))
+        runs = [generate(model, fixture["prompts"][0]["prompt_ids"], 128, eos_id=-1) for _ in range(3)]
+        out[weights] = {"agreeing_prefix_of_32": agree, "load_s": round(load_s, 2),
+                        "tokens_per_s": max(r.tokens_per_s for r in runs), "ttft_s": min(r.ttft_s for r in runs)}
+        del model
+        torch.cuda.empty_cache()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__)
     parser.add_argument("--iters", type=int, default=2000, help="shakespeare_char iterations (default 2000)")
+    parser.add_argument("--gemma", type=Path, help="the Gemma 3 GGUF: check its CUDA paths too")
     args = parser.parse_args(argv)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
     if not torch.cuda.is_available():
@@ -65,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, check in (("benchmarks", lambda: [asdict(r) for r in training.run("cuda")]),
                             ("exact_resume", lambda: exact_resume(data, out / "resume")),
                             ("exact_resume_deterministic", lambda: exact_resume(data, out / "det", True)),
+                            ("gemma", lambda: gemma(args.gemma) if args.gemma else "not asked"),
                             ("ddp_nccl", lambda: asdict(train_ddp(
                                 TrainSpec(config="shakespeare_char", max_iters=50, log_interval=10,
                                           checkpoint_interval=50, sample_tokens=8),
