@@ -34,6 +34,7 @@ TRAIN = {
     "checkpoint_interval": Field(int, 100, 1, 1_000_000),
     "log_interval": Field(int, 10, 1, 100_000),
     "keep": Field(int, 3, 1, 20),
+    "deterministic": Field(bool, False),
 }
 INFER = {
     "model": Field(str, GEMMA),

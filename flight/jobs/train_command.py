@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     train.add_argument("--out", type=Path, help="checkpoint directory (default: a new one under "
                                                 "$ZENITH_CACHE/runs)")
     train.add_argument("--resume", action="store_true", help="continue from the newest verified checkpoint in --out")
+    train.add_argument("--deterministic", action="store_true",
+                       help="CUDA: deterministic kernels, so a resumed run repeats the same losses exactly "
+                            "(the CPU always does)")
     train.add_argument("--checkpoint-interval", type=int, default=100, help="iterations between checkpoints")
     train.add_argument("--log-interval", type=int, default=10, help="iterations between progress lines")
     train.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from flight.jobs.trainer import Trainer, TrainSpec
 
     spec = TrainSpec(config=args.config, seed=args.seed, max_iters=args.max_iters,
-                     log_interval=args.log_interval, checkpoint_interval=args.checkpoint_interval)
+                     log_interval=args.log_interval, checkpoint_interval=args.checkpoint_interval,
+                     deterministic=args.deterministic)
     spec.configs()  # a bad --max-iters is refused before any data is fetched
     out = args.out or cache_root() / "runs" / f"{args.config}-{time.strftime('%Y%m%dT%H%M%S')}"
     data_dir = prepared()

@@ -74,7 +74,7 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
 
     spec = TrainSpec(config=settings["config"], seed=settings["seed"], max_iters=settings["max_iters"],
                      log_interval=settings["log_interval"], checkpoint_interval=settings["checkpoint_interval"],
-                     keep=settings["keep"])
+                     keep=settings["keep"], deterministic=settings["deterministic"])
     device = select(device_name)
     trainer = Trainer(spec, TokenData.open(prepared()), device, workdir / "checkpoints", report=link.report)
     trainer.resume()
