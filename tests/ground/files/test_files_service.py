@@ -85,11 +85,32 @@ def test_a_restart_fails_what_was_active(tmp_path: Path) -> None:
     assert any("lost" in line for line in said)
 
 
+def payload_entity(tmp_path: Path, listing: bool = False) -> tuple[CfdpEntity, Counters]:
+    """The payload's CFDP entity, on its filestore under ``tmp_path/payload``."""
+    from flight.files.listing import write_listing
+
+    counters = Counters("files")
+    reader = RestrictedStore(tmp_path / "payload", "", counters)
+    lister = (lambda directory: write_listing(reader, directory)) if listing else None
+    entity = CfdpEntity(FilesSettings(), 1, 2, 1000, reader, RestrictedStore(tmp_path / "payload", UPLINK_AREA,
+                                                                             counters), counters, lister=lister)
+    return entity, counters
+
+
+def exchange(files: GroundFiles, link: Link, payload: CfdpEntity, turns: int) -> None:
+    """Turns of the station and the payload talking, every PDU delivered."""
+    for _ in range(turns):
+        files.step()
+        for packet in link.sender.sent:
+            payload.receive(unwrap_pdu(packet))
+        link.sender.sent.clear()
+        payload.poll()
+        files.take([(wrap_pdu(CFDP, 0, pdu, telecommand=False), 2) for pdu in payload.take(64)])
+
+
 def test_get_moves_the_verified_file_to_the_operators_path(tmp_path: Path) -> None:
     files, link, _, said = station_files(tmp_path)
-    counters = Counters("files")
-    payload = CfdpEntity(FilesSettings(), 1, 2, 1000, RestrictedStore(tmp_path / "payload", "", counters),
-                         RestrictedStore(tmp_path / "payload", UPLINK_AREA, counters), counters)
+    payload, _ = payload_entity(tmp_path)
     data = random.Random(3).randbytes(100_000)
     (tmp_path / "payload" / "logs").mkdir(parents=True)
     (tmp_path / "payload" / "logs" / "run.log").write_bytes(data)
@@ -117,42 +138,22 @@ def test_get_moves_the_verified_file_to_the_operators_path(tmp_path: Path) -> No
 
 def test_get_of_a_missing_file_fails_with_the_payloads_answer(tmp_path: Path) -> None:
     files, link, _, _ = station_files(tmp_path)
-    counters = Counters("files")
-    payload = CfdpEntity(FilesSettings(), 1, 2, 1000, RestrictedStore(tmp_path / "payload", "", counters),
-                         RestrictedStore(tmp_path / "payload", UPLINK_AREA, counters), counters)
+    payload, counters = payload_entity(tmp_path)
     request = files.request({"op": "files_get", "remote": "nothing.bin", "local": str(tmp_path / "x")})["request"]
-    for _ in range(50):
-        files.step()
-        for packet in link.sender.sent:
-            payload.receive(unwrap_pdu(packet))
-        link.sender.sent.clear()
-        payload.poll()
-        files.take([(wrap_pdu(CFDP, 0, pdu, telecommand=False), 2) for pdu in payload.take(64)])
+    exchange(files, link, payload, 50)
     status = files.request({"op": "files_status", "id": request["id"]})["request"]
     assert status["state"] == "failed" and status["condition"] == "refused by the payload"
     assert counters["proxy_refused"] == 1
 
 
 def test_a_remote_listing_comes_back_as_entries(tmp_path: Path) -> None:
-    from flight.files.listing import write_listing
-
     files, link, _, _ = station_files(tmp_path)
-    counters = Counters("files")
-    reader = RestrictedStore(tmp_path / "payload", "", counters)
-    payload = CfdpEntity(FilesSettings(), 1, 2, 1000, reader, RestrictedStore(tmp_path / "payload", UPLINK_AREA,
-                                                                              counters), counters,
-                         lister=lambda directory: write_listing(reader, directory))
+    payload, _ = payload_entity(tmp_path, listing=True)
     (tmp_path / "payload" / "samples").mkdir(parents=True)
     (tmp_path / "payload" / "samples" / "s1.txt").write_bytes(b"abc")
     asked = files.request({"op": "files_list_remote", "remote": "samples"})["request"]
     missing = files.request({"op": "files_list_remote", "remote": "nowhere"})["request"]
-    for _ in range(100):
-        files.step()
-        for packet in link.sender.sent:
-            payload.receive(unwrap_pdu(packet))
-        link.sender.sent.clear()
-        payload.poll()
-        files.take([(wrap_pdu(CFDP, 0, pdu, telecommand=False), 2) for pdu in payload.take(64)])
+    exchange(files, link, payload, 100)
     listed = files.request({"op": "files_status", "id": asked["id"]})["request"]
     assert listed["state"] == "finished" and [e["name"] for e in listed["listing"]] == ["samples/s1.txt"]
     assert files.request({"op": "files_status", "id": missing["id"]})["request"]["state"] == "failed"
