@@ -85,7 +85,9 @@ class FlightSettings:
     downlink: str = ""
     heartbeats: str = ""  # where managed processes send heartbeats (bind:...); empty: none
     jobs: str = ""  # where job workers connect (bind:...); empty: the bench port
-    jobs_dir: str = "jobs"  # checkpoints and outputs, one directory per job
+    # Checkpoints, outputs and worker logs, one directory per job: inside the filestore's root by default,
+    # so that CFDP can bring them down (ground files get jobs/job-1/checkpoints/...).
+    jobs_dir: str = "files/jobs"
     job_device: str = ""  # cpu or cuda; empty: cuda when present
     watchdog: float = 10.0  # real seconds the main loop may stall before the process resets
     clock: ClockSettings = ClockSettings()

@@ -30,6 +30,7 @@ class Field:
 TRAIN = {
     "config": Field(str, "shakespeare_cpu", choices=tuple(sorted(CONFIGS))),
     "max_iters": Field(int, None, 1, 1_000_000),
+    "eval_interval": Field(int, None, 1, 1_000_000),
     "seed": Field(int, 1337, 0, 2**31 - 1),
     "checkpoint_interval": Field(int, 100, 1, 1_000_000),
     "log_interval": Field(int, 10, 1, 100_000),

@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     train.add_argument("--config", required=True, choices=sorted(CONFIGS),
                        help="shakespeare_char (nanoGPT's, for a GPU) or shakespeare_cpu (minutes on 2 cores)")
     train.add_argument("--max-iters", type=int, help="stop after this many iterations (default: the config's)")
+    train.add_argument("--eval-interval", type=int, help="iterations between evaluations (default: the config's)")
     train.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when present, else cpu")
     train.add_argument("--ddp", type=int, default=1, metavar="N",
                        help="data-parallel over N ranks (N GPUs with NCCL, or N gloo processes on the CPU)")
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from flight.jobs.shakespeare import prepared
     from flight.jobs.trainer import Trainer, TrainSpec
 
-    spec = TrainSpec(config=args.config, seed=args.seed, max_iters=args.max_iters,
+    spec = TrainSpec(config=args.config, seed=args.seed, max_iters=args.max_iters, eval_interval=args.eval_interval,
                      log_interval=args.log_interval, checkpoint_interval=args.checkpoint_interval,
                      deterministic=args.deterministic)
     spec.configs()  # a bad --max-iters is refused before any data is fetched

@@ -39,6 +39,7 @@ class TrainSpec:
     config: str = "shakespeare_cpu"
     seed: int = 1337
     max_iters: int | None = None  # None: the config's
+    eval_interval: int | None = None  # None: the config's
     log_interval: int = 10
     checkpoint_interval: int = 100
     keep: int = 3
@@ -56,6 +57,10 @@ class TrainSpec:
             if self.max_iters < 1:
                 raise TrainingError(f"max_iters {self.max_iters} must be at least 1")
             train = replace(train, max_iters=self.max_iters)
+        if self.eval_interval is not None:
+            if self.eval_interval < 1:
+                raise TrainingError(f"eval_interval {self.eval_interval} must be at least 1")
+            train = replace(train, eval_interval=self.eval_interval)
         return gpt, train
 
     def as_dict(self) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
     from flight.jobs.trainer import Trainer, TrainSpec
 
     spec = TrainSpec(config=settings["config"], seed=settings["seed"], max_iters=settings["max_iters"],
+                     eval_interval=settings["eval_interval"],
                      log_interval=settings["log_interval"], checkpoint_interval=settings["checkpoint_interval"],
                      keep=settings["keep"], deterministic=settings["deterministic"])
     device = select(device_name)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from flight.jobs.checkpoint import load_file
 from flight.jobs.shakespeare import prepared
 from hil.stack import Stack, StackOptions
 
@@ -46,7 +47,7 @@ def test_a_training_job_from_the_ground_learns_and_its_telemetry_reaches_the_arc
         assert evaluations[-1]["val_loss"] == pytest.approx(done.arguments["loss"], rel=1e-6)
         samples = [r.body for r in gs.archive.reports(130, 3) if r.body["job"] == job]
         assert [s["step"] for s in samples] == [100, 200, 300] and all(s["text"] for s in samples)
-        checkpoints = sorted((tmp_path / "jobs" / f"job-{job}" / "checkpoints").glob("step-*.safetensors"))
+        checkpoints = sorted((tmp_path / "files" / "jobs" / f"job-{job}" / "checkpoints").glob("step-*.safetensors"))
         assert [c.name for c in checkpoints] == [f"step-{s:09d}.safetensors" for s in (100, 200, 300)]
 
 
@@ -72,6 +73,11 @@ def test_an_operator_trains_asks_its_checkpoint_for_text_and_steers_jobs_from_th
         [answer] = [json.loads(line) for line in _ground("jobs", "show", str(asked), "--config", config,
                                                           "--json").stdout.splitlines()]
         assert len(answer["ids"]) == 24 and answer["text"] and answer["tokens_per_s"] > 0
+
+        remote = f"jobs/job-{job}/checkpoints/step-{40:09d}.safetensors"  # its checkpoint comes down by CFDP
+        got = _ground("files", "get", remote, str(tmp_path / "down.safetensors"), "--config", config, "--json")
+        assert got.returncode == 0, got.stdout + got.stderr
+        assert load_file(tmp_path / "down.safetensors").step == 40  # every tensor's CRC-32C verified
 
         shown = _ground("jobs", "show", str(job), "--config", config).stdout
         assert "step     40" in shown and "--- sample at step 40 ---" in shown

@@ -28,9 +28,9 @@ def refused(kind: str, config: Any) -> CommandError:
 
 
 def test_an_empty_train_config_gets_every_default() -> None:
-    assert parse_job_config("TRAIN", "") == {"config": "shakespeare_cpu", "max_iters": None, "seed": 1337,
-                                             "checkpoint_interval": 100, "log_interval": 10, "keep": 3,
-                                             "deterministic": False}
+    assert parse_job_config("TRAIN", "") == {"config": "shakespeare_cpu", "max_iters": None, "eval_interval": None,
+                                             "seed": 1337, "checkpoint_interval": 100, "log_interval": 10,
+                                             "keep": 3, "deterministic": False}
     assert parse_job_config("TRAIN", "  {} ") == parse_job_config("TRAIN", "   ")
 
 
@@ -42,8 +42,8 @@ def test_an_empty_infer_config_gets_every_default() -> None:
 
 def test_given_values_replace_the_defaults_and_the_rest_stay() -> None:
     settings_ = parse_job_config("TRAIN", json.dumps({"config": "shakespeare_char", "max_iters": 50, "keep": 1}))
-    assert settings_ == {"config": "shakespeare_char", "max_iters": 50, "seed": 1337, "checkpoint_interval": 100,
-                         "log_interval": 10, "keep": 1, "deterministic": False}
+    assert settings_ == {"config": "shakespeare_char", "max_iters": 50, "eval_interval": None, "seed": 1337,
+                         "checkpoint_interval": 100, "log_interval": 10, "keep": 1, "deterministic": False}
 
 
 def test_every_known_training_config_is_accepted() -> None:

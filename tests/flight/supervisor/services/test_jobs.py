@@ -49,8 +49,8 @@ from .._harness import (
 )
 
 JOBS_SID = 3
-TRAIN_DEFAULTS = {"config": "shakespeare_cpu", "max_iters": None, "seed": 1337, "checkpoint_interval": 100,
-                  "log_interval": 10, "keep": 3, "deterministic": False}
+TRAIN_DEFAULTS = {"config": "shakespeare_cpu", "max_iters": None, "eval_interval": None, "seed": 1337,
+                  "checkpoint_interval": 100, "log_interval": 10, "keep": 3, "deterministic": False}
 PROGRESS = {"step": 120, "loss": 2.25, "tokens_per_s": 1536.0, "lr": 0.0009765625, "memory": 3 * 2**20}
 EVAL = {"step": 120, "train_loss": 2.5, "val_loss": 2.75}
 DONE = {"step": 600, "loss": 1.5, "val_loss": 1.625, "tokens_per_s": 2048.0, "checkpoint": "ckpt-600"}
