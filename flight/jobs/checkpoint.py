@@ -75,8 +75,17 @@ def _host_copy(name: str, tensor: torch.Tensor, staging: dict[str, torch.Tensor]
     return buffer
 
 
+def rng_states() -> dict[str, torch.Tensor]:
+    """The RNG states, to be taken at the step boundary (the next step's dropout draws from them)."""
+    states = {RNG_CPU: torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for device, rng in enumerate(torch.cuda.get_rng_state_all()):
+            states[f"{RNG_CUDA}{device}"] = rng
+    return states
+
+
 def capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict[str, Any],
-            staging: dict[str, torch.Tensor] | None = None) -> Snapshot:
+            staging: dict[str, torch.Tensor] | None = None, rng: dict[str, torch.Tensor] | None = None) -> Snapshot:
     """Copy the training state into host memory; the only part of a save the training loop waits for.
 
     With ``staging``, the copies go into those buffers (reused from one capture to the next): the
@@ -101,10 +110,7 @@ def capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, met
         groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in state["param_groups"]]
     if any(t.is_pinned() for t in tensors.values()):
         torch.cuda.synchronize()  # the non-blocking copies must land before the writer reads them
-    tensors[RNG_CPU] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        for device, rng in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"{RNG_CUDA}{device}"] = rng
+    tensors.update(rng if rng is not None else rng_states())
     return Snapshot(tensors, {**meta, "aliases": aliases, "param_groups": groups})
 
 

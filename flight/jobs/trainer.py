@@ -20,7 +20,7 @@ import torch
 
 from flight.jobs.async_save import AsyncSaver
 from flight.jobs.batches import TokenData, batch
-from flight.jobs.checkpoint import CheckpointStore, Rejected, Snapshot, capture, restore
+from flight.jobs.checkpoint import CheckpointStore, Rejected, Snapshot, capture, restore, rng_states
 from flight.jobs.device import Device
 from flight.jobs.gpt import CONFIGS, GPT, GPTConfig, TrainConfig, learning_rate
 from flight.link.errors import ZenithError
@@ -132,17 +132,26 @@ class Trainer:
         restore(snapshot, self.model, self.optimizer)
         self.step = snapshot.step
 
-    def snapshot(self, staging: dict[str, torch.Tensor] | None = None) -> Snapshot:
+    def snapshot(self, staging: dict[str, torch.Tensor] | None = None,
+                 rng: dict[str, torch.Tensor] | None = None) -> Snapshot:
         meta = {"step": self.step, "spec": self.spec.as_dict(), "gpt": self.gpt_config.as_dict(),
                 "vocab": self.data.vocab}
-        return capture(self.model, self.optimizer, meta, staging)
+        return capture(self.model, self.optimizer, meta, staging, rng)
 
     def checkpoint(self) -> None:
+        """Save the state after ``self.step`` steps, in the background (``train_step`` waits for its copy)."""
         if self.saver is not None:
-            self.saver.submit(self.snapshot)
+            rng = rng_states()  # now: the next step's dropout would move them
+            meta_step = self.step
+            self.saver.submit(lambda staging: self._snapshot_at(meta_step, staging, rng))
             if self.saver.last_error:  # the previous save failed: say so, and keep training
                 self.report("checkpoint_failed", {"reason": self.saver.last_error[:300]})
                 self.saver.last_error = ""
+
+    def _snapshot_at(self, step: int, staging: dict[str, torch.Tensor], rng: dict[str, torch.Tensor]) -> Snapshot:
+        snapshot = self.snapshot(staging, rng)
+        snapshot.meta["step"] = step  # the copy may run while the next step's passes run; its step is this
+        return snapshot
 
     def _saved(self, path: Path, seconds: float) -> None:
         self.report("checkpoint", {"step": int(path.stem.split("-")[1]), "path": str(path), "write_s": seconds})
@@ -165,6 +174,8 @@ class Trainer:
         loss.backward()
         if train.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.grad_clip)
+        if self.saver is not None:
+            self.saver.wait_captured()  # a checkpoint's copy of the weights must be done before they change
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1

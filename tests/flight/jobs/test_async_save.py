@@ -76,22 +76,44 @@ class BlockingStore(CheckpointStore):
         return super().save(snapshot)
 
 
-def test_the_caller_waits_for_the_capture_but_not_for_the_write(tmp_path: Path) -> None:
+def test_the_copy_and_the_write_run_on_the_writer_and_the_caller_waits_only_for_the_copy(tmp_path: Path) -> None:
     store = BlockingStore(tmp_path)
     saver = AsyncSaver(store)
+    copying = threading.Event()
     captured_on: list[threading.Thread] = []
 
     def capture(_staging: dict[str, torch.Tensor]) -> Snapshot:
+        assert copying.wait(10), "the test never let the copy go"
         captured_on.append(threading.current_thread())
         return snapshot(7)
 
-    saver.submit(capture)  # returns while the write is still blocked
-    assert captured_on == [threading.main_thread()]  # the capture ran in the caller, synchronously
-    assert store.writing.wait(10) and store.writer is not threading.main_thread()
+    saver.submit(capture)  # returns before the copy is even made
+    assert captured_on == [] and not saver._captured.is_set()
+    waiter = threading.Thread(target=saver.wait_captured)
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # what the training loop does before its optimizer step: it waits for the copy
+    copying.set()
+    waiter.join(10)
+    assert not waiter.is_alive() and captured_on[0] is not threading.main_thread()
+    assert store.writing.wait(10) and store.writer is captured_on[0]  # the write, on the same writer thread
     assert saver.saves == 0 and not (tmp_path / "step-000000007.safetensors").exists()
     assert saver.stall_s > 0
     store.release.set()
     assert saver.wait() == tmp_path / "step-000000007.safetensors" and saver.saves == 1
+
+
+def test_a_copy_that_fails_releases_the_training_and_is_raised(tmp_path: Path) -> None:
+    saver = AsyncSaver(CheckpointStore(tmp_path))
+
+    def broken(_staging: dict[str, torch.Tensor]) -> Snapshot:
+        raise RuntimeError("no memory for the staging buffers")
+
+    saver.submit(broken)
+    saver.wait_captured()  # returns: the loop is never held by a copy that failed
+    with pytest.raises(CheckpointError, match="no memory"):
+        saver.wait()
+    assert saver.failures == 1
 
 
 def test_a_new_save_waits_for_the_one_in_flight(tmp_path: Path) -> None:
