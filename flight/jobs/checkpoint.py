@@ -86,14 +86,16 @@ def rng_states() -> dict[str, torch.Tensor]:
 
 def capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict[str, Any],
             staging: dict[str, torch.Tensor] | None = None, rng: dict[str, torch.Tensor] | None = None) -> Snapshot:
-    """Copy the training state into host memory; the only part of a save the training loop waits for.
+    """Copy the training state into host memory (on CUDA: DMAs into pinned buffers, waited for here).
 
     With ``staging``, the copies go into those buffers (reused from one capture to the next): the
-    caller must not capture again while the last snapshot is still being written.
+    caller must not capture again while the last snapshot is still being written. It may run on
+    another thread while the model's forward and backward passes run, never while its optimizer steps.
     """
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     seen: dict[tuple[int, tuple[int, ...]], str] = {}
+    devices = {p.device for p in model.parameters() if p.is_cuda}
     for name, tensor in model.state_dict().items():
         key = (tensor.data_ptr(), tuple(tensor.shape))
         if key in seen:  # tied weights: safetensors stores each buffer once
@@ -108,8 +110,8 @@ def capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, met
             for key, value in values.items():
                 tensors[f"{OPTIM}{index}.{key}"] = _host_copy(f"{OPTIM}{index}.{key}", value, staging)
         groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()} for g in state["param_groups"]]
-    if any(t.is_pinned() for t in tensors.values()):
-        torch.cuda.synchronize()  # the non-blocking copies must land before the writer reads them
+    for device in devices:  # the non-blocking copies must land before the writer reads them (on
+        torch.cuda.synchronize(device)  # the model's devices: a writer thread's own current device is cuda:0)
     tensors.update(rng if rng is not None else rng_states())
     return Snapshot(tensors, {**meta, "aliases": aliases, "param_groups": groups})
 
