@@ -37,7 +37,7 @@ from flight.supervisor.journal import Journal
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.services.functions import FunctionManagement
 from flight.supervisor.services.housekeeping import Housekeeping
-from flight.supervisor.services.jobs import JobManager
+from flight.supervisor.services.jobs import JobManager, default_launcher
 from flight.supervisor.services.parameters import Parameters
 from flight.supervisor.services.schedule import Schedule
 from flight.supervisor.services.storage import PLAYBACK_VC, OnboardStore, Playback
@@ -50,11 +50,11 @@ REALTIME_VC = 0
 LINK_KEY = "link.state"
 COUNTERS_KEY = "counters"
 PLAYBACK_ROOM = 8 * 1024  # feed playback only while its virtual channel holds less than this
-ONBOARD_SOURCE_ID = 1
+ONBOARD_SOURCE_ID = 1  # PUS source ID of telecommands the supervisor makes itself (health responses)
 ONBOARD_SEQUENCE_KEY = "onboard.sequence"
 LIMIT_PERIOD = 1.0  # real seconds between limit checks
+COUNTER_SAVE_PERIOD = 1.0  # real seconds a count of a refused frame may wait for the next unit
 log = logging.getLogger(__name__)
-COUNTER_SAVE_PERIOD = 1.0  # real seconds a count of a refused frame may wait for the next unit  # PUS source ID of telecommands the supervisor makes itself (health responses)
 
 
 class Supervisor:
@@ -96,8 +96,8 @@ class Supervisor:
                                       lambda: params.get("health.max_restarts"))
         self.test = TestService(self.telemetry, self.events)
         self.jobs = JobManager(db, self.telemetry, self.events, self.apid, jobs_dir or db.path.parent / "jobs",
-                               params.get, monotonic, job_device, allowed=lambda: self.modes.mode is Mode.NOMINAL,
-                               **({"launcher": job_launcher} if job_launcher else {}))
+                               params.get, monotonic, job_device, job_launcher or default_launcher,
+                               allowed=lambda: self.modes.mode is Mode.NOMINAL)
         self.modes.on_safe(lambda reason: self.jobs.suspend_all(f"safe mode: {reason}"))
         self.files = OnboardFiles(files or FilesSettings(), files_root or db.path.parent / "files", db, self.events,
                                   dictionary.mission.apids["cfdp"], self.mux, self.unit)
