@@ -87,7 +87,8 @@ def _ignore(_kind: str, _fields: dict[str, Any]) -> None:
 
 class Trainer:
     def __init__(self, spec: TrainSpec, data: TokenData, device: Device, checkpoints: Path | None = None,
-                 rank: int = 0, world: int = 1, report: Report = _ignore) -> None:
+                 rank: int = 0, world: int = 1, report: Report = _ignore,
+                 beat: Callable[[], None] = lambda: None) -> None:
         self.spec = spec
         self.gpt_config, self.train_config = spec.configs()
         if self.gpt_config.vocab_size < len(data.vocab):
@@ -96,6 +97,7 @@ class Trainer:
         self.device = device
         self.rank, self.world = rank, world
         self.report = report if rank == 0 else _ignore
+        self.beat = beat  # called during long work between steps (evaluation), so a watcher hears the job
         if spec.deterministic and device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -198,6 +200,7 @@ class Trainer:
         for split in ("train", "val"):
             total = torch.zeros((), device=self.device.torch_device)
             for index in range(train.eval_iters):
+                self.beat()
                 x, y = batch(self.data, split, index, self.spec.seed + 1, train.batch_size,
                              self.gpt_config.block_size)
                 with self.device.autocast():

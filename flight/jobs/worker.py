@@ -40,6 +40,7 @@ def main(job: int, attempt: int, kind: str, settings: dict[str, Any], address: s
          device: str | None, parent: int) -> None:
     die_with_parent(parent)
     link = WorkerLink(address, f"{job}:{attempt}")
+    link.pump()  # a first beat before torch is imported, which takes seconds on a busy machine
     code = 0
     try:
         if kind == "TRAIN":
@@ -77,7 +78,10 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
                      log_interval=settings["log_interval"], checkpoint_interval=settings["checkpoint_interval"],
                      keep=settings["keep"], deterministic=settings["deterministic"])
     device = select(device_name)
-    trainer = Trainer(spec, TokenData.open(prepared()), device, workdir / "checkpoints", report=link.report)
+    link.pump()
+    trainer = Trainer(spec, TokenData.open(prepared()), device, workdir / "checkpoints", report=link.report,
+                      beat=link.pump)
+    link.pump()
     trainer.resume()
     link.send("hello", device=device.describe(), step=trainer.step)
     while True:
