@@ -1,6 +1,6 @@
 """Gemma 3 270M decoding speed per weight format, against fp32 torch measured in the same run.
 
-Each format runs in a fresh process (spawned), so its peak RSS (VmHWM) is its own: load, then a
+Each format runs in a fresh process (spawned), so its peak RSS is its own: load, then a
 warm-up generation, then ``repeats`` greedy generations of ``new_tokens`` ids from a fixed prompt with
 EOS ignored (so every run decodes the same count). Reported per format: the median decode tokens/s,
 the median time to first token, the load time and the peak RSS; ratios are to fp32's tokens/s.
@@ -25,17 +25,10 @@ FORMATS = ("fp32", "gguf", "bf16", "int8")
 GGUF_TARGET = ">= 3.0"  # about 30 tokens/s where fp32 torch decodes 10
 
 
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _measure_one(weights: str, new_tokens: int, repeats: int, device: str) -> dict[str, object]:
     import torch
 
+    from flight.jobs.device import Device
     from flight.jobs.gemma.decode import generate
     from flight.jobs.gemma.gguf_file import GGUFFile
     from flight.jobs.gemma.model import load_model
@@ -52,7 +45,8 @@ def _measure_one(weights: str, new_tokens: int, repeats: int, device: str) -> di
     rates = [r.tokens_per_s for r in runs]
     return {"weights": weights, "device": device, "threads": torch.get_num_threads(), "load_s": load_s,
             "tokens_per_s": statistics.median(rates), "best_tokens_per_s": max(rates),
-            "ttft_s": statistics.median(r.ttft_s for r in runs), "peak_rss_mb": _peak_rss_mb(),
+            "ttft_s": statistics.median(r.ttft_s for r in runs),
+            "peak_rss_mb": Device(torch.device("cpu")).memory_bytes() / 2**20,  # this process's own peak
             "weight_mb": model.nbytes() / 2**20, "ids": runs[0].ids}
 
 

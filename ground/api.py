@@ -112,6 +112,25 @@ class StationClient:
                                      f"waiting for {wait}")
             time.sleep(POLL)
 
+    def ask_report(self, command: str, arguments: Mapping[str, Any], service: int, subtype: int,
+                   timeout: float = 30.0) -> Any:
+        """Send a command whose answer is a report TM[service, subtype]; that report's body.
+
+        The report and the completion travel apart, so the report is awaited on its own, from the
+        archive, after the command completed. AssertionFailed when either does not come.
+        """
+        before = self.archive.query("SELECT COALESCE(MAX(packet_id), 0) FROM reports")[0][0]
+        result = self.send(command, arguments, wait="completed", timeout=timeout)
+        if not result.ok:
+            failure = result.failure
+            raise AssertionFailed(f"{command} failed at {failure.stage} (code {failure.code}, {failure.field})")
+        deadline = time.monotonic() + timeout
+        while not (reports := self.archive.reports(service, subtype, before)):
+            if time.monotonic() > deadline:
+                raise AssertionFailed(f"{command} completed but no TM[{service},{subtype}] came within {timeout:g} s")
+            time.sleep(POLL)
+        return reports[-1].body
+
     def mission_time(self) -> float:
         """The spacecraft clock now, as its last housekeeping report and rate tell; the ground clock
         before any report (they agree in flight, where the rate is 1)."""

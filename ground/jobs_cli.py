@@ -19,7 +19,7 @@ from rich.table import Table
 from flight.jobs.configs import CONFIGS
 from flight.jobs.job_spec import GEMMA
 from flight.mission_config import load_mission
-from ground.api import StationClient
+from ground.api import AssertionFailed, StationClient
 
 EXIT_FAILED = 1
 POLL = 0.5
@@ -110,19 +110,11 @@ def _steer(gs: StationClient, args: argparse.Namespace) -> int:
 
 
 def _list(gs: StationClient, args: argparse.Namespace) -> int:
-    before = gs.archive.query("SELECT COALESCE(MAX(packet_id), 0) FROM reports")[0][0]
-    if not gs.send("JOB_STATUS", {"job": 0}, timeout=args.timeout).ok:
-        print("JOB_STATUS failed")
+    try:
+        jobs = gs.ask_report("JOB_STATUS", {"job": 0}, JOB_SERVICE, STATUS, args.timeout)["jobs"]
+    except AssertionFailed as exc:
+        print(exc)
         return EXIT_FAILED
-    deadline = time.monotonic() + args.timeout
-    reports = gs.archive.reports(JOB_SERVICE, STATUS, before)
-    while not reports and time.monotonic() < deadline:  # the report and the completion travel apart
-        time.sleep(0.1)
-        reports = gs.archive.reports(JOB_SERVICE, STATUS, before)
-    if not reports:
-        print("no job status report arrived")
-        return EXIT_FAILED
-    jobs = reports[-1].body["jobs"]
     if args.json:
         for job in jobs:
             print(json.dumps(job))

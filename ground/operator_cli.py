@@ -23,7 +23,7 @@ from flight.dictionary.model import Argument, Severity
 from flight.dictionary.types import INTEGER_RANGES, json_value
 from flight.link.errors import CommandError, ZenithError
 from flight.mission_config import load_mission
-from ground.api import WAITS, CommandResult, CommandTimeout, StationClient
+from ground.api import WAITS, AssertionFailed, CommandTimeout, StationClient
 from ground.archive import Stage
 from ground.files.cli import add_files_commands
 from ground.jobs_cli import add_jobs_commands
@@ -306,20 +306,11 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _schedule_list(gs: StationClient, args: argparse.Namespace) -> int:
-    before = gs.archive.query("SELECT COALESCE(MAX(packet_id), 0) FROM reports")[0][0]
-    result: CommandResult = gs.send("SCHEDULE_LIST", wait="completed", timeout=args.timeout)
-    if not result.ok:
-        print(f"SCHEDULE_LIST failed: {_stage_text(result.failure)}")  # type: ignore[arg-type]
+    try:
+        activities = gs.ask_report("SCHEDULE_LIST", {}, 11, 10, args.timeout)
+    except AssertionFailed as exc:
+        print(exc)
         return EXIT_FAILED
-    deadline = time.monotonic() + args.timeout
-    reports = gs.archive.reports(11, 10, before)
-    while not reports and time.monotonic() < deadline:  # the report and the completion travel apart
-        time.sleep(0.1)
-        reports = gs.archive.reports(11, 10, before)
-    if not reports:
-        print("no schedule report arrived")
-        return EXIT_FAILED
-    activities = reports[-1].body
     if args.json:
         for activity, at, name, _packet in activities:
             print(json.dumps({"activity": activity, "time": at, "command": name}))

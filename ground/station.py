@@ -24,7 +24,7 @@ from flight.command_line import StopRequest
 from flight.counters import Counters, merged
 from flight.dictionary import Dictionary, encode_command
 from flight.link.errors import CommandError
-from flight.link.pus import SEQUENCE_COUNT_MODULO, SequenceCounter, request_id
+from flight.link.pus import SEQUENCE_COUNT_MODULO, SequenceCounter, packet_apid, request_id
 from flight.link.uplink_sender import SenderEvent
 from flight.mission_config import MissionFile
 from ground.archive import Archive
@@ -35,8 +35,8 @@ from ground.link import GroundLink
 from ground.station_config import GroundSettings, control_endpoint, link_endpoints
 
 REALTIME_VC = 0
-UPLINK_BACKLOG = 8
-OUTAGES_KEY = "station.outages"  # no gap-fill requests while this many commands wait for the uplink
+UPLINK_BACKLOG = 8  # no gap-fill requests while this many commands wait for the uplink
+OUTAGES_KEY = "station.outages"  # the outages still to ask the payload for by time, in the archive's state
 
 
 class Station:
@@ -113,7 +113,7 @@ class Station:
         return packet
 
     def _record(self, name: str, arguments: dict[str, Any], packet: bytes, source: str) -> int:
-        apid = ((packet[0] & 0x07) << 8) | packet[1]
+        apid = packet_apid(packet)
         seq = ((packet[2] & 0x3F) << 8) | packet[3]
         return self.archive.record_command(name, arguments, apid, seq, int.from_bytes(request_id(packet), "big"),
                                            time.time(), source)
@@ -146,7 +146,7 @@ class Station:
         payload knows and this dictionary does not. Still authenticated by SDLS, still recorded."""
         if len(packet) > self.link.sender.max_packet_length:
             raise StationError(f"{len(packet)} octets do not fit a TC frame", "packet")
-        apid = ((packet[0] & 0x07) << 8) | packet[1]
+        apid = packet_apid(packet)
         seq = ((packet[2] & 0x3F) << 8) | packet[3]
         command_id = self.archive.record_command("RAW", {"packet": packet}, apid, seq,
                                                  int.from_bytes(request_id(packet), "big"), time.time(), source)

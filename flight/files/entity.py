@@ -114,6 +114,7 @@ class CfdpEntity:
         self.recent: OrderedDict[tuple[int, int], Transfer] = OrderedDict()
         self.outbox: deque[bytes] = deque()
         self.notes: list[Note] = []
+        self.renamed = False  # a reception learned its file name from late metadata: its record must be saved
         self.proxy_puts: list[ProxyPut] = []
         self.listings: list[ListingRequest] = []
         # Writes a listing of a directory into the reader's filestore and names it; None: not offered.
@@ -424,6 +425,7 @@ class CfdpEntity:
         if live is not None:
             live.transfer.source = params.source_file_name or ""
             live.transfer.dest = params.dest_file_name or ""
+            self.renamed = True
             if params.file_size is not None:
                 live.transfer.size = params.file_size
         asked = read_messages(list(params.msgs_to_user or []), params.transaction_id)

@@ -28,11 +28,6 @@ def wrap_pdu(apid: int, seq_count: int, pdu: bytes, telecommand: bool) -> bytes:
     return _HEADER.pack(ident, (0b11 << 14) | (seq_count % SEQUENCE_COUNT_MODULO), len(pdu) - 1) + pdu
 
 
-def packet_apid(packet: bytes) -> int | None:
-    """The APID of a space packet, None if it is too short to have one."""
-    return ((packet[0] & 0x07) << 8) | packet[1] if len(packet) >= 2 else None
-
-
 def unwrap_pdu(packet: bytes) -> bytes:
     """The PDU a space packet carries; PduRejected if the packet is not one of ours."""
     try:

@@ -24,10 +24,10 @@ from flight.files.entity import CfdpEntity
 from flight.files.errors import FileTransferError
 from flight.files.filestore import RestrictedStore
 from flight.files.listing import is_listing, write_listing
-from flight.files.pdus import packet_apid, wrap_pdu
+from flight.files.pdus import wrap_pdu
 from flight.files.settings import UPLINK_AREA, FilesSettings
 from flight.files.transfer import Transfer
-from flight.link.pus import PRIMARY_HEADER_LEN, SequenceCounter
+from flight.link.pus import PRIMARY_HEADER_LEN, SequenceCounter, packet_apid
 from flight.link.vcmux import VirtualChannelMux
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.state_db import StateDb
@@ -57,7 +57,7 @@ class OnboardFiles:
                                  sequence=db.get(SEQUENCE_KEY, 0), save_sequence=self._sequence_moved,
                                  lister=lambda directory: write_listing(self.reader, directory))
         self._packets = SequenceCounter()
-        self._orphans: dict[str, dict[str, Any]] = db.get(TRANSFERS_KEY, {})  # what the last life left
+        self._room = FILES_ROOM * mux.fmt.data_field_len  # octets the files VC may hold queued
 
     def owns(self, packet: bytes) -> bool:
         return packet_apid(packet) == self.apid
@@ -69,15 +69,11 @@ class OnboardFiles:
 
     def tick(self) -> None:
         """Timers, file data while the files VC has room, and the records and events of what changed."""
-        if self._orphans:
-            with self.unit():
-                self._fail_orphans()
         self.entity.poll()
-        room = FILES_ROOM * self.mux.fmt.data_field_len
-        while self.entity.outbox and self.mux.queued_octets(FILES_VC) < room:
+        while self.entity.outbox and self.mux.queued_octets(FILES_VC) < self._room:
             for pdu in self.entity.take(FILES_ROOM):
                 self.mux.push(FILES_VC, wrap_pdu(self.apid, self._packets.next(self.apid), pdu, telecommand=False))
-        if self.entity.notes or self._sequence_next is not None:
+        if self.entity.notes or self.entity.renamed or self._sequence_next is not None:
             with self.unit():
                 self._record()
 
@@ -105,7 +101,8 @@ class OnboardFiles:
         if self._sequence_next is not None:
             self.db.put(SEQUENCE_KEY, self._sequence_next)
             self._sequence_next = None
-        if notes:
+        if notes or self.entity.renamed:  # a partial upload must be findable (and removed) after a restart
+            self.entity.renamed = False
             self.db.put(TRANSFERS_KEY, {live.transfer.key: live.transfer.as_dict()
                                         for live in self.entity.live.values()})
 
@@ -123,8 +120,10 @@ class OnboardFiles:
             self.events.raise_event("FILE_TRANSFER_FAILED", transaction=transfer.key, file=name,
                                     reason=transfer.condition[:200])
 
-    def _fail_orphans(self) -> None:
-        for saved in self._orphans.values():
+    def recover(self) -> None:
+        """At boot (inside a unit): what the last life was transferring failed with it (cfdp-py keeps no
+        state on disk); each gets its event, and a partial upload is removed."""
+        for saved in self.db.get(TRANSFERS_KEY, {}).values():
             transfer = Transfer.from_dict(saved)
             transfer.state, transfer.condition = "failed", "supervisor restart"
             self.counters.inc("failed")
@@ -133,7 +132,6 @@ class OnboardFiles:
                 self._discard(transfer.dest)
             self.entity.forget(transfer)
             self._event("failed", transfer)
-        self._orphans = {}
         self.db.put(TRANSFERS_KEY, {})
 
     def _discard(self, name: str, store: RestrictedStore | None = None) -> None:

@@ -61,13 +61,10 @@ def train_ddp(spec: TrainSpec, prepared: Path, world: int, device: str | None = 
 def _rank_main(rank: int, world: int, port: int, kind: str, spec: TrainSpec, prepared: Path,
                checkpoints: Path | None, resume: bool, report: Report | None, results: Any) -> None:
     backend = "nccl" if kind == "cuda" else "gloo"
-    if kind == "cpu":
-        # The ranks share the machine's cores: oversubscribing them slows every rank.
-        os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // world))
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         dev = select(kind, index=rank)
-        if kind == "cpu":
+        if kind == "cpu":  # the ranks share the machine's cores: oversubscribing them slows every rank
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // world))
         trainer = Trainer(spec, TokenData.open(prepared), dev, checkpoints, rank, world,
                           report or (lambda _k, _f: None))

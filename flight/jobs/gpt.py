@@ -9,6 +9,7 @@ output head; AdamW with decay only on matrices, warmup then cosine decay, and gr
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -118,9 +119,15 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Continue ``idx`` by sampling (temperature 0: greedily), keeping the last block_size tokens."""
+                 generator: torch.Generator | None = None,
+                 each_token: Callable[[], None] = lambda: None) -> torch.Tensor:
+        """Continue ``idx`` by sampling (temperature 0: greedily), keeping the last block_size tokens.
+
+        ``each_token`` is called before every token: a worker's heartbeat, since a long sample on a busy
+        machine can take longer than the supervisor waits for a sign of life.
+        """
         for _ in range(max_new_tokens):
+            each_token()
             context = idx[:, -self.config.block_size:]
             logits, _ = self(context)
             logits = logits[:, -1, :]

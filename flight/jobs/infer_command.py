@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,8 @@ def run(args: argparse.Namespace) -> int:
 def _gemma(args: argparse.Namespace) -> dict[str, Any]:
     from flight.jobs.gemma.decode import Sampling, generate_text
 
-    sampling = Sampling(greedy=True) if args.greedy else Sampling(
-        greedy=False, temperature=args.temperature, top_k=args.top_k, seed=args.seed)
-    result = generate_text(args.prompt, args.max_new_tokens, sampling, weights=args.weights, device=args.device)
-    return {"prompt_ids": result.prompt_ids, "ids": result.ids, "text": result.text, "ttft_s": result.ttft_s,
-            "tokens_per_s": result.tokens_per_s, "stop_reason": result.stop_reason}
+    sampling = Sampling(args.greedy, args.temperature, args.top_k, args.seed)
+    return asdict(generate_text(args.prompt, args.max_new_tokens, sampling, weights=args.weights, device=args.device))
 
 
 def _checkpoint(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,19 +8,17 @@ prompt is a beginning to complete, not a question.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from flight.jobs.device import Device
 from flight.jobs.job_spec import GEMMA
 
 
-def run_inference(settings: dict[str, Any], workdir: Path, device_name: str | None,
-                  should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+def run_inference(settings: dict[str, Any], workdir: Path, device: Device,
+                  beat: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """The completion of ``settings["prompt"]`` by ``settings["model"]``; the worker sends it down."""
-    from flight.jobs.device import select
-
-    device = select(device_name)
-    should_stop()  # a beat before the load, which takes seconds
     if settings["model"] == GEMMA:
         result = _gemma(settings, device.torch_device)
     else:
@@ -28,7 +26,7 @@ def run_inference(settings: dict[str, Any], workdir: Path, device_name: str | No
 
         job = int(settings["model"].removeprefix("job:"))
         loaded = load_checkpoint(workdir.parent / f"job-{job}" / "checkpoints", device.torch_device)
-        should_stop()
+        beat()  # the load took a while; the generation is short
         result = complete(loaded, settings["prompt"], settings["max_new_tokens"], settings["greedy"],
                           settings["temperature"], settings["top_k"], settings["seed"])
     return {key: result[key] for key in ("text", "ids", "ttft_s", "tokens_per_s")}
@@ -37,8 +35,7 @@ def run_inference(settings: dict[str, Any], workdir: Path, device_name: str | No
 def _gemma(settings: dict[str, Any], device: Any) -> dict[str, Any]:
     from flight.jobs.gemma.decode import Sampling, generate_text
 
-    sampling = Sampling(greedy=settings["greedy"], temperature=settings["temperature"], top_k=settings["top_k"],
-                        seed=settings["seed"])
+    sampling = Sampling(settings["greedy"], settings["temperature"], settings["top_k"], settings["seed"])
     # The prompt is data from the ground: control-token text in it stays text.
-    result = generate_text(settings["prompt"], settings["max_new_tokens"], sampling, device=device, special=False)
-    return {"text": result.text, "ids": result.ids, "ttft_s": result.ttft_s, "tokens_per_s": result.tokens_per_s}
+    return asdict(generate_text(settings["prompt"], settings["max_new_tokens"], sampling, device=device,
+                                special=False))

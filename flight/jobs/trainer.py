@@ -216,7 +216,7 @@ class Trainer:
         self.model.eval()
         prompt = torch.tensor([self.data.encode(self.spec.sample_prompt)], device=self.device.torch_device)
         out = self.model.generate(prompt, tokens or self.spec.sample_tokens, temperature=0.8, top_k=40,
-                                  generator=generator)
+                                  generator=generator, each_token=self.beat)
         return self.data.decode(out[0, prompt.shape[1]:].tolist())
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> TrainResult:

@@ -103,10 +103,12 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
 
 
 def infer(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name: str | None) -> None:
+    from flight.jobs.device import select
     from flight.jobs.inference_job import run_inference
 
-    link.send("hello", device=device_name or "auto", step=0)
-    output = run_inference(settings, workdir, device_name, link.should_stop)
+    device = select(device_name)
+    link.send("hello", device=device.describe(), step=0)
+    output = run_inference(settings, workdir, device, link.pump)
     link.send("output", **output)
     link.send("done", step=len(output["ids"]), loss=float("nan"), val_loss=float("nan"),
               tokens_per_s=output["tokens_per_s"], checkpoint="")

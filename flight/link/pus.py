@@ -94,8 +94,13 @@ def cut_packets(data: bytes) -> tuple[list[bytes], int, bool]:
     return packets, pos, False
 
 
+def packet_apid(packet: bytes) -> int | None:
+    """The APID of a space packet, read from its first two octets; None if it is too short to have one."""
+    return ((packet[0] & 0x07) << 8) | packet[1] if len(packet) >= 2 else None
+
+
 def is_idle(packet: bytes) -> bool:
-    return ((packet[0] & 0x07) << 8 | packet[1]) == IDLE_APID
+    return packet_apid(packet) == IDLE_APID
 
 
 def idle_packet(length: int, pattern: int = 0x55) -> bytes:

@@ -22,7 +22,7 @@ from flight.dictionary import Dictionary, decode_app_data
 from flight.dictionary.model import Command
 from flight.dictionary.types import json_value
 from flight.link.errors import CommandError, LinkError
-from flight.link.pus import parse_tc
+from flight.link.pus import packet_apid, parse_tc
 from flight.supervisor.health.modes import Modes
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.state_db import StateDb
@@ -113,7 +113,7 @@ class Dispatcher:
         try:
             tc = parse_tc(packet)
         except LinkError as exc:
-            apid = ((packet[0] & 0x07) << 8 | packet[1]) if len(packet) >= 2 else 0
+            apid = packet_apid(packet) or 0
             if len(packet) >= 4:  # a request ID can still be read: tell the ground what became of it
                 # ... on the mission's own APID: the garbage's may be idle (0x7FF) or one nobody reads.
                 core = self.dictionary.mission.apids.get("core", 0)
@@ -152,28 +152,22 @@ class Dispatcher:
             return self._fail(outcome, ref, "handler", "no handler on board")
         self.verifier.started(ref)
         context = CommandContext(ref, command, arguments, source, self.verifier)
-        telemetry = self.verifier.telemetry
-        mark = telemetry.mark()
-        self.db.conn.execute("SAVEPOINT command")
         try:
-            result = handler(context)
+            with self.verifier.telemetry.savepoint("command"):
+                result = handler(context)
         except CommandFailed as exc:
-            self._roll_back(mark)
+            self._reload()
             return self._fail(outcome, ref, exc.field, exc.reason)
         except Exception as exc:  # a handler bug fails its command, never the supervisor
-            self._roll_back(mark)
+            self._reload()
             log.exception("handler of %s raised", command.name)
             return self._fail(outcome, ref, "handler", f"{type(exc).__name__}: {exc}")
-        finally:
-            self.db.conn.execute("RELEASE command")
         if result is not DEFERRED:
             self.complete(ref)
         return outcome
 
-    def _roll_back(self, mark: tuple[dict[int, int], int]) -> None:
-        """Undo a failed handler: its database changes, its telemetry (stored with them) and their counts."""
-        self.db.conn.execute("ROLLBACK TO command")
-        self.verifier.telemetry.rollback_to(mark)
+    def _reload(self) -> None:
+        """After a failed handler's savepoint is undone: what services keep in memory is read again."""
         for reload in self.reload:
             reload()
 

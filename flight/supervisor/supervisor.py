@@ -138,6 +138,7 @@ class Supervisor:
             now = self.clock.now()
             self.playback.requeue()  # what the last life had queued for the downlink went with it
             self.jobs.recover()  # their workers died with the last life
+            self.files.recover()  # and so did its file transfers
             recent = self.restarts.boot(now)
             window = self.parameters.get("health.restart_window")
             self.events.raise_event("SUPERVISOR_BOOT", boots=self.restarts.boots, recent=min(recent, 65535),
@@ -252,17 +253,12 @@ class Supervisor:
 
     def _job_message(self, identity: bytes, raw: bytes) -> None:
         """One worker message in a savepoint: whatever a worker sends, it can never take the supervisor down."""
-        mark = self.telemetry.mark()
-        self.db.conn.execute("SAVEPOINT job_message")
         try:
-            self.jobs.on_message(identity, raw)
+            with self.telemetry.savepoint("job_message"):
+                self.jobs.on_message(identity, raw)
         except Exception:  # a manager bug on odd input: the message is dropped and counted, as garbage is
-            self.db.conn.execute("ROLLBACK TO job_message")
-            self.telemetry.rollback_to(mark)
             self.jobs.counters.inc("bad_messages")
             log.exception("a job worker's message could not be handled")
-        finally:
-            self.db.conn.execute("RELEASE job_message")
 
     def heartbeat(self, process: str, timeout: float | None = None) -> None:
         if self.heartbeats.beat(process, self.monotonic(), timeout):

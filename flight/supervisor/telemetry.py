@@ -8,10 +8,11 @@ sends nothing and leaves no gap in the sequence counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from flight.link.errors import StorageError
-from flight.link.pus import SequenceCounter, build_tm
+from flight.link.pus import SequenceCounter, build_tm, packet_apid
 from flight.link.timecode import CucFormat
 from flight.supervisor.clock import Clock
 from flight.supervisor.services.storage import OnboardStore
@@ -43,7 +44,7 @@ class Telemetry:
         """Store and queue a packet built elsewhere (PUS 1 reports come whole from spacepackets)."""
         if not self.db.in_transaction:
             raise StorageError("telemetry made outside a unit of work would be sent without being stored")
-        apid = (packet[0] & 0x07) << 8 | packet[1]
+        apid = packet_apid(packet)
         seq = (packet[2] & 0x3F) << 8 | packet[3]
         self.store.record(self.clock.now() if now is None else now, apid, seq, packet)
         self._pending.append(packet)
@@ -56,6 +57,21 @@ class Telemetry:
         state = self.sequence.state()
         if state != self._saved:
             self.db.put(SEQUENCE_KEY, {str(apid): count for apid, count in state.items()})
+
+    @contextmanager
+    def savepoint(self, name: str) -> Iterator[None]:
+        """A step inside a unit of work that is undone whole if it raises: its database changes, the
+        telemetry it made (stored with them) and the sequence counts; the exception goes on."""
+        mark = self.mark()
+        self.db.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.execute(f"ROLLBACK TO {name}")
+            self.rollback_to(mark)
+            raise
+        finally:
+            self.db.conn.execute(f"RELEASE {name}")
 
     def mark(self) -> tuple[dict[int, int], int]:
         """Where this unit's telemetry stands: :meth:`rollback_to` returns here after a savepoint rollback."""

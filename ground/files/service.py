@@ -38,10 +38,10 @@ from flight.files.entity import CfdpEntity, entity_id
 from flight.files.errors import FileTransferError
 from flight.files.filestore import RestrictedStore
 from flight.files.listing import parse_listing
-from flight.files.pdus import packet_apid, wrap_pdu
+from flight.files.pdus import wrap_pdu
 from flight.files.settings import files_settings
 from flight.files.transfer import ACTIVE, FAILED, FINISHED, Transfer
-from flight.link.pus import PRIMARY_HEADER_LEN, SequenceCounter
+from flight.link.pus import PRIMARY_HEADER_LEN, SequenceCounter, packet_apid
 from flight.mission_config import MissionFile
 from ground.archive import Archive
 from ground.control import Reply, StationError

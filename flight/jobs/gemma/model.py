@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -514,10 +513,6 @@ class GemmaModel:
 # -- loading ------------------------------------------------------------------------------------------
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def default_weights(device: torch.device) -> str:
     """The fastest format that reproduces the reference's greedy ids on the fixtures (see the tests).
 
@@ -527,22 +522,19 @@ def default_weights(device: torch.device) -> str:
     return "bf16" if device.type == "cuda" else "gguf"
 
 
-def load_model(path: Path | str | None = None, weights: str | None = None,
-               device: str | torch.device | None = None, gguf: GGUFFile | None = None) -> GemmaModel:
-    """Read the GGUF (``gguf`` if already open, else ``path``, else the installed weights), build the
-    model in ``weights`` format on ``device`` and compile what it needs."""
+def load_model(weights: str | None = None, device: str | torch.device | None = None,
+               gguf: GGUFFile | None = None) -> GemmaModel:
+    """Build the model from the GGUF (``gguf`` if already open, else the installed weights) in ``weights``
+    format on ``device`` (a name, as ``flight.jobs.device.select`` takes it: CUDA when present), and
+    compile what it needs."""
+    from flight.jobs.device import select
     from flight.jobs.gemma.weights import gemma_gguf
 
-    dev = torch.device(device) if device is not None else default_device()
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GemmaModelError("CUDA was asked for but torch sees no CUDA device")
+    dev = device if isinstance(device, torch.device) else select(device).torch_device
     weights = weights or default_weights(dev)
     if weights not in FORMATS:
         raise GemmaModelError(f"unknown weight format {weights!r} (choose from {', '.join(FORMATS)})")
-    if dev.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 on CUDA: TF32 is allowed for this job
-    if gguf is None:
-        gguf = GGUFFile.open(Path(path) if path is not None else gemma_gguf())
+    gguf = gguf or GGUFFile.open(gemma_gguf())
     model = build_model(gguf.metadata, gguf.tensors, weights, dev)
     model.warm_up()
     return model

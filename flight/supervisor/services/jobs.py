@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from flight.atomic_file import write_atomic
 from flight.counters import Counters
 from flight.dictionary.packing import pack_record
 from flight.jobs.job_spec import parse_job_config
@@ -62,6 +63,12 @@ class Worker:
     device_error: bool = False
     done: bool = False
     latest: dict[str, Any] = field(default_factory=dict)
+
+    def device_kind(self) -> str:
+        """The job.device enum label of what the worker said it runs on."""
+        if not self.device:
+            return "NONE"
+        return "CUDA" if self.device.startswith("cuda") else "CPU"
 
 
 class WorkerProcess:
@@ -148,12 +155,12 @@ class JobManager:
 
     def recover(self) -> None:
         """At boot (inside a unit): jobs whose workers died with the last supervisor go back in the queue."""
-        rows = self.db.conn.execute("SELECT id, state FROM jobs WHERE state IN ('STARTING', 'RUNNING', 'PAUSED')")
-        for job, state in rows.fetchall():
-            self._set(job, "QUEUED" if state != "PAUSED" else "PAUSED", "supervisor restarted")
-            if state != "PAUSED":
-                self.events.raise_event("JOB_SUSPENDED", job=job, reason="supervisor restarted: restarts from "
-                                                                        "its last checkpoint")
+        # A paused job stays paused: JOB_RESUME starts its new worker.
+        rows = self.db.conn.execute("SELECT id FROM jobs WHERE state IN ('STARTING', 'RUNNING')").fetchall()
+        for (job,) in rows:
+            self._set(job, "QUEUED", "supervisor restarted")
+            self.events.raise_event("JOB_SUSPENDED", job=job, reason="supervisor restarted: restarts from "
+                                                                    "its last checkpoint")
 
     # --- commands ---------------------------------------------------------------------------------
 
@@ -329,8 +336,6 @@ class JobManager:
         record = {"job": job, "ids": fields["ids"][:256], "ttft_s": fields["ttft_s"],
                   "tokens_per_s": fields["tokens_per_s"], "text": text}
         if len(text.encode()) > MAX_TEXT:
-            from flight.atomic_file import write_atomic
-
             path = self.job_dir(job) / "output.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, text.encode())
@@ -436,8 +441,7 @@ class JobManager:
                        "job.val_loss": val_loss or 0.0, "job.attempt": attempts,
                        "job.tokens_per_s": latest.get("tokens_per_s", 0.0), "job.lr": latest.get("lr", 0.0),
                        "job.memory_mb": latest.get("memory", 0) / 2**20,
-                       "job.device": ("CUDA" if worker.device.startswith("cuda") else "CPU") if worker and worker.device
-                       else "NONE"})
+                       "job.device": worker.device_kind() if worker else "NONE"})
         return values
 
     def close(self, grace: float = 5.0) -> None:

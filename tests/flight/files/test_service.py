@@ -16,8 +16,9 @@ from spacepackets.cfdp.tlv import ProxyPutRequest, ProxyPutRequestParams, ProxyT
 from flight.counters import Counters
 from flight.files.entity import CfdpEntity, entity_id
 from flight.files.filestore import RestrictedStore
-from flight.files.pdus import packet_apid, unwrap_pdu, wrap_pdu
+from flight.files.pdus import unwrap_pdu, wrap_pdu
 from flight.files.settings import FilesSettings
+from flight.link.pus import packet_apid
 from tests.flight.supervisor._harness import DICTIONARY, Harness, events, parse
 
 CFDP = DICTIONARY.mission.apids["cfdp"]

@@ -74,7 +74,7 @@ def test_a_pickle_or_an_empty_directory_is_refused(tmp_path: Path) -> None:
 
 def test_an_inference_job_runs_a_training_jobs_checkpoint(trained: Path, tmp_path: Path) -> None:
     settings = parse_job_config("INFER", '{"model": "job:4", "prompt": "To be", "max_new_tokens": 8}')
-    output = run_inference(settings, tmp_path / "job-5", "cpu")
+    output = run_inference(settings, tmp_path / "job-5", CPU)
     assert set(output) == {"text", "ids", "ttft_s", "tokens_per_s"} and len(output["ids"]) == 8
 
 

@@ -193,3 +193,14 @@ def test_the_initial_weights_depend_only_on_the_seed(tiny_config: str, data: Tok
     assert torch.equal(a.model.wte.weight, b.model.wte.weight)
     assert not torch.equal(a.model.wte.weight, c.model.wte.weight)
     assert isinstance(a.gpt_config, GPTConfig) and a.train_config.max_iters == 20
+
+
+def test_evaluations_and_samples_beat_as_they_go(tiny_config: str, data: TokenData) -> None:
+    """A worker beats from inside long work, so a slow sample on a busy machine is not taken for a hang."""
+    beats: list[int] = []
+    trainer = Trainer(tiny_spec(sample_tokens=24), data, CPU, beat=lambda: beats.append(1))
+    trainer.sample()
+    assert len(beats) == 24
+    beats.clear()
+    trainer.evaluate()
+    assert len(beats) == 2 * trainer.train_config.eval_iters

@@ -15,12 +15,13 @@ from flight.counters import Counters
 from flight.dictionary import load_dictionary
 from flight.files.entity import CfdpEntity
 from flight.files.filestore import RestrictedStore
-from flight.files.pdus import packet_apid, unwrap_pdu, wrap_pdu
+from flight.files.pdus import unwrap_pdu, wrap_pdu
 from flight.files.settings import UPLINK_AREA, FilesSettings
+from flight.link.pus import packet_apid
 from flight.mission_config import load_mission
 from ground.archive import Archive
 from ground.control import StationError
-from ground.files.service import GroundFiles
+from ground.files.service import UPLINK_ROOM, GroundFiles
 
 DICTIONARY = load_dictionary()
 CFDP = DICTIONARY.mission.apids["cfdp"]
@@ -36,7 +37,7 @@ class Sender:
 
     @property
     def pending(self) -> int:
-        return 0
+        return len(self.sent)  # the queue is what the test has not taken off yet
 
     def send(self, packet: bytes, tag: Any = None) -> None:
         self.sent.append(packet)
@@ -101,6 +102,7 @@ def exchange(files: GroundFiles, link: Link, payload: CfdpEntity, turns: int) ->
     """Turns of the station and the payload talking, every PDU delivered."""
     for _ in range(turns):
         files.step()
+        assert len(link.sender.sent) <= UPLINK_ROOM  # commands must never queue behind a file
         for packet in link.sender.sent:
             payload.receive(unwrap_pdu(packet))
         link.sender.sent.clear()

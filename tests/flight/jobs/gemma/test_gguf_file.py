@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import struct
 import tempfile
-import time
 from pathlib import Path
 
 import gguf
@@ -15,14 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flight.jobs.gemma.gguf_file import LAZY_ARRAY_THRESHOLD, GGUFFile, GGUFFormatError, LazyArray
-from flight.jobs.gemma.weights import GGUF_SIZE, default_path
-
-
-def gemma_path() -> Path:
-    path = default_path()
-    if not (path.is_file() and path.stat().st_size == GGUF_SIZE):
-        pytest.skip("the Gemma GGUF is not assembled on this machine (flight.jobs.gemma.weights.gemma_gguf)")
-    return path
 
 
 def write_small(path: Path, alignment: int | None = None) -> Path:
@@ -113,9 +104,9 @@ def test_tensor_data_is_a_view_not_a_copy(tmp_path: Path) -> None:
     assert np.shares_memory(data, f._memmap)
 
 
-def test_gemma_matches_gguf_reader() -> None:
+def test_gemma_matches_gguf_reader(gemma_path: Path) -> None:
     """Every key, every big array in full, and every tensor's name, shape, type and bytes (slow: GGUFReader)."""
-    path = gemma_path()
+    path = gemma_path
     ours = GGUFFile.open(path)
     reference = gguf.GGUFReader(path)
     keys = [k for k in reference.fields if not k.startswith("GGUF.")]
@@ -141,15 +132,11 @@ def test_gemma_matches_gguf_reader() -> None:
     assert ours.tensors["token_embd.weight"].shape == (262144, 640)
 
 
-def test_gemma_vocabulary_is_fast() -> None:
-    path = gemma_path()
-    start = time.perf_counter()
-    tokens, scores, types = GGUFFile.open(path).vocabulary()
-    elapsed = time.perf_counter() - start
+def test_gemma_vocabulary_is_read_whole(gemma_path: Path) -> None:
+    tokens, scores, types = GGUFFile.open(gemma_path).vocabulary()
     assert len(tokens) == len(scores) == len(types) == 262144
     assert scores.dtype == np.float32 and types.dtype == np.int32
     assert tokens[:3] == ["<pad>", "<eos>", "<bos>"] and tokens[106] == "<end_of_turn>"
-    assert elapsed < 2.0, f"open + vocabulary took {elapsed:.2f} s"
 
 
 # -- bad files ---------------------------------------------------------------------------------------

@@ -49,8 +49,8 @@ def other(request: pytest.FixtureRequest) -> GemmaModel:
     return load_model(weights=request.param, device="cpu")
 
 
-def test_the_cpu_default_is_gguf(model: GemmaModel) -> None:
-    assert default_weights(torch.device("cpu")) == "gguf" == model.weights
+def test_the_cpu_default_is_gguf_and_cuda_bf16() -> None:
+    assert default_weights(torch.device("cpu")) == "gguf" and default_weights(torch.device("cuda")) == "bf16"
 
 
 @pytest.mark.parametrize("name", list(PROMPTS))
@@ -59,10 +59,7 @@ def test_greedy_ids_equal_the_reference(model: GemmaModel, name: str) -> None:
     result = generate(model, ref["prompt_ids"], max_new_tokens=len(ref["ids"]), eos_id=FIXTURE["eos_id"])
     assert result.ids == ref["ids"]
     assert result.prompt_ids == ref["prompt_ids"]
-
-
-def test_long_prompt_crosses_the_sliding_window() -> None:
-    assert len(PROMPTS["long"]["prompt_ids"]) > 600  # the local layers must drop early keys
+    assert name != "long" or len(ref["prompt_ids"]) > 600  # the sliding window is crossed: early keys drop
 
 
 def _first_divergence(model: GemmaModel, ref: dict) -> int | None:

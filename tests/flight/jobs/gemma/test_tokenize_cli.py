@@ -8,16 +8,12 @@ from pathlib import Path
 import pytest
 
 from flight.cli import main
-from flight.jobs.gemma.weights import GGUF_SIZE, default_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tokenizer_reference.json"
 
 
 @pytest.fixture(scope="module")
-def reference() -> dict[str, list[int]]:
-    path = default_path()
-    if not (path.is_file() and path.stat().st_size == GGUF_SIZE):
-        pytest.skip("the Gemma GGUF is not assembled on this machine (flight.jobs.gemma.weights.gemma_gguf)")
+def reference(gemma_path: Path) -> dict[str, list[int]]:
     return {c["text"]: c["spm_ids"] for c in json.loads(FIXTURE.read_text())["cases"]}
 
 

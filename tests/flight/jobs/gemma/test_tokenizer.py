@@ -8,7 +8,6 @@ from the same with control tokens left as control, and ``ids`` from transformers
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,14 @@ from hypothesis import strategies as st
 
 from flight.jobs.gemma.gguf_file import GGUFFile
 from flight.jobs.gemma.tokenizer import SPACE, GemmaTokenizer, TokenizerError, TokenType
-from flight.jobs.gemma.weights import GGUF_SIZE, default_path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tokenizer_reference.json"
 CASES = json.loads(FIXTURE.read_text())["cases"]
 
 
 @pytest.fixture(scope="module")
-def tokenizer() -> GemmaTokenizer:
-    path = default_path()
-    if not (path.is_file() and path.stat().st_size == GGUF_SIZE):
-        pytest.skip("the Gemma GGUF is not assembled on this machine (flight.jobs.gemma.weights.gemma_gguf)")
-    return GemmaTokenizer.from_gguf(GGUFFile.open(path))
+def tokenizer(gemma_path: Path) -> GemmaTokenizer:
+    return GemmaTokenizer.from_gguf(GGUFFile.open(gemma_path))
 
 
 def has_control_text(tok: GemmaTokenizer, text: str) -> bool:
@@ -120,25 +115,19 @@ def test_surrogates_do_not_crash(tokenizer: GemmaTokenizer) -> None:
     assert tokenizer.decode(ids).startswith("a") and tokenizer.decode(ids).endswith("b")
 
 
-def test_encode_is_fast(tokenizer: GemmaTokenizer) -> None:
-    text = next(c["text"] for c in CASES if len(c["text"]) > 3000)
-    text = (text * 2)[:5000]
-    start = time.perf_counter()
-    for _ in range(5):
-        tokenizer.encode(text)
-    per_call = (time.perf_counter() - start) / 5
-    assert per_call < 0.25, f"encoding 5000 characters took {per_call * 1000:.0f} ms"
-    # no quadratic blow-up on one long unbroken run either
-    start = time.perf_counter()
-    tokenizer.encode("ab" * 10000)
-    assert time.perf_counter() - start < 1.0
+def test_a_long_text_and_a_long_unbroken_run_encode_and_decode_back(tokenizer: GemmaTokenizer) -> None:
+    # (their speed is the benchmark's business: timing never decides a test)
+    text = (next(c["text"] for c in CASES if len(c["text"]) > 3000) * 2)[:5000]
+    for sample in (text, "ab" * 10000):
+        ids = tokenizer.encode(sample)
+        assert tokenizer.decode(ids) == sample and len(ids) < len(sample)
 
 
-def test_scores_fall_with_ids_so_rank_by_id_is_rank_by_score(tokenizer: GemmaTokenizer) -> None:
+def test_scores_fall_with_ids_so_rank_by_id_is_rank_by_score(gemma_path: Path) -> None:
     """The one assumption that lets the merge rank be the token id; from_gguf refuses a file breaking it."""
     import numpy as np
 
-    pieces, scores, types = GGUFFile.open(default_path()).vocabulary()
+    pieces, scores, types = GGUFFile.open(gemma_path).vocabulary()
     normal = scores[types == TokenType.NORMAL]
     assert np.all(np.diff(normal) < 0)
     broken = scores.copy()
