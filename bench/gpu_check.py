@@ -5,7 +5,8 @@ CI has no GPU, so this is run by hand where one is lent. It prints one JSON obje
 - the training benchmarks on CUDA (supervised ÷ bare loop, checkpoint stall ÷ synchronous save);
 - an exact-resume check on CUDA (a job restored from its checkpoint replays the same losses);
 - DDP over NCCL with the GPUs there are (one rank per device);
-- shakespeare_char trained for ``--iters`` iterations: its validation loss and tokens/s.
+- shakespeare_char trained for ``--iters`` iterations: its validation loss and tokens/s;
+- the upset scrub's cupy kernel against its numpy reference, and the SEU benchmarks on CUDA.
 Exits non-zero when CUDA is not there.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-from bench import training
+from bench import seu, training
 from flight.jobs.batches import TokenData
 from flight.jobs.ddp import train_ddp
 from flight.jobs.device import select
@@ -46,6 +47,28 @@ def exact_resume(data: TokenData, out: Path, deterministic: bool = False) -> dic
     diffs = [abs(resumed.losses[s] - whole.losses[s]) for s in range(11, 31)]
     torch.use_deterministic_algorithms(False)  # the trainer set it for the process: not for the next checks
     return {"identical": all(d == 0 for d in diffs), "max_abs_diff": max(diffs)}
+
+
+def seu_kernel() -> dict[str, Any]:
+    """The cupy block-checksum kernel against its numpy reference (odd lengths, bf16, a tensor smaller
+    than a block), and a flipped bit found in its block on the device."""
+    from flight.seu.bitflip import flip_bit
+    from flight.seu.block_checksum import BlockMap, byte_view, fletcher_reference
+    from flight.seu.cuda_checksum import cuda_checksums
+
+    torch.manual_seed(0)
+    agree = {}
+    for name, tensor in {"f32_3M": torch.randn(3_000_001), "bf16_odd": torch.randn(70_001).bfloat16(),
+                         "f32_small": torch.randn(5), "i8_odd": torch.randint(-128, 127, (131_075,), dtype=torch.int8)
+                         }.items():
+        reference = fletcher_reference(byte_view(tensor).numpy(), 1 << 16).view("int64")
+        device = cuda_checksums(tensor.cuda(), 1 << 16).cpu().numpy()
+        agree[name] = bool((reference == device).all())
+    live = {"w": torch.randn(1_000_000, device="cuda")}
+    blocks = BlockMap(live)
+    sealed = blocks.checksums()
+    flip_bit(live["w"], 500_000, 30)
+    return {"matches_reference": agree, "flip_found": blocks.differing(sealed, blocks.checksums()) == [("w", 30)]}
 
 
 def gemma(path: Path) -> dict[str, Any]:
@@ -92,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tmp)
         for name, check in (("benchmarks", lambda: [asdict(r) for r in training.run("cuda")]),
                             ("exact_resume", lambda: exact_resume(data, out / "resume")),
+                            ("seu_kernel", seu_kernel),
+                            ("seu_benchmarks", lambda: [asdict(r) for r in seu.run("cuda")]),
                             ("exact_resume_deterministic", lambda: exact_resume(data, out / "det", True)),
                             ("gemma", lambda: gemma(args.gemma) if args.gemma else "not asked"),
                             ("ddp_nccl", lambda: asdict(train_ddp(

@@ -89,6 +89,7 @@ class FlightSettings:
     # so that CFDP can bring them down (ground files get jobs/job-1/checkpoints/...).
     jobs_dir: str = "files/jobs"
     job_device: str = ""  # cpu or cuda; empty: cuda when present
+    ecc_source: str = "auto"  # nvml, simulated, none; auto: NVML where it finds a GPU, else the simulation
     watchdog: float = 10.0  # real seconds the main loop may stall before the process resets
     clock: ClockSettings = ClockSettings()
     responses: tuple[LimitResponse, ...] = ()
@@ -98,6 +99,8 @@ class FlightSettings:
             raise ConfigError("flight.watchdog: must be > 0 seconds")
         if self.job_device not in ("", "cpu", "cuda"):
             raise ConfigError(f"flight.job_device: {self.job_device!r} is not cpu or cuda")
+        if self.ecc_source not in ("auto", "nvml", "simulated", "none"):
+            raise ConfigError(f"flight.ecc_source: {self.ecc_source!r} is not auto, nvml, simulated or none")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

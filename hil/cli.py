@@ -22,6 +22,7 @@ from flight.link.transport import BenchPorts, Endpoint
 from hil.demo import add_demo_command
 from hil.link.emulator import EmulatorConfig, LinkEndpoints, serve
 from hil.link.faults import FaultConfig, fault_settings, parse_setting
+from hil.seu_campaign import add_seu_command
 from hil.stack import add_stack_command
 
 DIRECTIONS = {"up": "uplink (ground to flight)", "down": "downlink (flight to ground)"}
@@ -165,7 +166,7 @@ def run_link(args: argparse.Namespace) -> int:
 # ---- the command table: each module adds its subcommand (add_<name>_command / run_<name>).
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
-    add_link_command, add_stack_command, add_demo_command)
+    add_link_command, add_stack_command, add_demo_command, add_seu_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,6 +56,8 @@ class RestrictedStore(NativeFilestore):
         if text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":"):
             raise PathRefused("absolute", f"absolute file name {text[:80]!r}: names are relative to the filestore")
         parts = PurePosixPath(text).parts
+        if not parts:  # "." or "./": the base directory itself, not a file in it
+            raise PathRefused("name", f"file name {text[:80]!r} names no file")
         if any(p in ("..", ".") or "\\" in p for p in parts):
             raise PathRefused("traversal", f"file name {text[:80]!r} steps outside its directory")
         if any(len(p.encode(errors="replace")) > MAX_PART for p in parts):

@@ -84,6 +84,16 @@ def rng_states() -> dict[str, torch.Tensor]:
     return states
 
 
+def set_rng_states(states: dict[str, torch.Tensor]) -> None:
+    """Put back what ``rng_states`` took; CUDA states only when this process sees the same devices."""
+    torch.set_rng_state(states[RNG_CPU])
+    if torch.cuda.is_available():
+        cuda = {int(name[len(RNG_CUDA):]): t for name, t in states.items() if name.startswith(RNG_CUDA)}
+        if sorted(cuda) == list(range(torch.cuda.device_count())):
+            for device, state in cuda.items():
+                torch.cuda.set_rng_state(state, device)
+
+
 def capture(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict[str, Any],
             staging: dict[str, torch.Tensor] | None = None, rng: dict[str, torch.Tensor] | None = None) -> Snapshot:
     """Copy the training state into host memory (on CUDA: DMAs into pinned buffers, waited for here).
@@ -218,11 +228,7 @@ def restore(snapshot: Snapshot, model: torch.nn.Module, optimizer: torch.optim.O
     except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"checkpoint does not fit this model: {exc}") from None
     if rng:
-        torch.set_rng_state(snapshot.tensors[RNG_CPU])
-        if torch.cuda.is_available():
-            states = [t for n, t in sorted(snapshot.tensors.items()) if n.startswith(RNG_CUDA)]
-            if len(states) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(states)
+        set_rng_states({name: t for name, t in snapshot.tensors.items() if name.startswith("rng.")})
 
 
 def _optimizer_state(snapshot: Snapshot) -> dict[str, Any]:
@@ -255,8 +261,11 @@ class CheckpointStore:
         found = [p for p in self.directory.iterdir() if NAME.match(p.name)]
         return sorted(found, key=lambda p: p.name, reverse=True)
 
+    def path(self, step: int) -> Path:
+        return self.directory / f"step-{step:09d}.safetensors"
+
     def write(self, parts: list[bytes | memoryview], step: int) -> Path:
-        path = self.directory / f"step-{step:09d}.safetensors"
+        path = self.path(step)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             write_atomic_parts(path, parts)
@@ -269,15 +278,23 @@ class CheckpointStore:
     def save(self, snapshot: Snapshot) -> Path:
         return self.write(encode_parts(snapshot), snapshot.step)
 
-    def latest(self) -> tuple[Snapshot | None, Path | None, list[Rejected]]:
-        """The newest generation that verifies, its path, and the newer ones refused (with why)."""
+    def latest(self, at_most: int | None = None) -> tuple[Snapshot | None, Path | None, list[Rejected]]:
+        """The newest generation that verifies (of those at or before step ``at_most``), its path, and
+        the newer ones refused (with why)."""
         rejected: list[Rejected] = []
         for path in self.generations():
+            if at_most is not None and generation_step(path) > at_most:
+                continue
             try:
                 return decode(path.read_bytes(), path.name), path, rejected
             except (OSError, CheckpointError) as exc:
                 rejected.append(Rejected(path, str(exc)))
         return None, None, rejected
+
+
+def generation_step(path: Path) -> int:
+    """The step a generation's file name says it holds."""
+    return int(path.stem.split("-")[1])
 
 
 def load_file(path: Path) -> Snapshot:

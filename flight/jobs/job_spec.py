@@ -36,6 +36,10 @@ TRAIN = {
     "log_interval": Field(int, 10, 1, 100_000),
     "keep": Field(int, 3, 1, 20),
     "deterministic": Field(bool, False),
+    # upset protection; when JOB_START leaves them out, the seu.* parameters give them
+    "scrub": Field(bool, True),
+    "shadow_interval": Field(int, 25, 0, 1_000_000),
+    "guard": Field(bool, True),
 }
 INFER = {
     "model": Field(str, GEMMA),
@@ -45,12 +49,16 @@ INFER = {
     "temperature": Field(float, 0.8, 0.01, 5.0),
     "top_k": Field(int, 40, 1, 300_000),
     "seed": Field(int, 0, 0, 2**31 - 1),
+    "scrub_interval": Field(float, 2.0, 0.0, 3600.0),  # seconds between weight scrubs; 0: before every token
 }
 KINDS = {"TRAIN": TRAIN, "INFER": INFER}
 
 
-def parse_job_config(kind: str, text: str) -> dict[str, Any]:
-    """The complete settings of a job of ``kind`` from JOB_START's config text; CommandError names the field."""
+def parse_job_config(kind: str, text: str, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The complete settings of a job of ``kind`` from JOB_START's config text; CommandError names the field.
+
+    ``defaults`` replace the table's own defaults (the supervisor's parameters), and are checked alike.
+    """
     if kind not in KINDS:
         raise CommandError("kind", f"{kind!r} is not a job kind ({', '.join(KINDS)})")
     try:
@@ -63,7 +71,9 @@ def parse_job_config(kind: str, text: str) -> dict[str, Any]:
     unknown = sorted(set(given) - set(table))
     if unknown:
         raise CommandError(f"config.{unknown[0]}", f"unknown setting for a {kind} job (known: {', '.join(table)})")
-    settings = {name: _check(name, spec, given.get(name, spec.default)) for name, spec in table.items()}
+    defaults = defaults or {}
+    settings = {name: _check(name, spec, given.get(name, defaults.get(name, spec.default)))
+                for name, spec in table.items()}
     if kind == "INFER":
         _check_model(settings["model"])
         if not settings["prompt"]:

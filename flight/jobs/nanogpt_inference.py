@@ -8,6 +8,7 @@ a GPT, or a vocabulary that does not fit it, is refused as a CheckpointError.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,8 @@ def _model(snapshot: Snapshot, device: torch.device) -> CheckpointModel:
 
 @torch.no_grad()
 def complete(loaded: CheckpointModel, prompt: str, max_new_tokens: int, greedy: bool = True,
-             temperature: float = 0.8, top_k: int | None = 40, seed: int = 0) -> dict[str, Any]:
+             temperature: float = 0.8, top_k: int | None = 40, seed: int = 0,
+             each_token: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Continue ``prompt``: the same fields as a Gemma result (prompt_ids, ids, text, ttft_s, tokens_per_s)."""
     if max_new_tokens < 1:
         raise CheckpointError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
@@ -69,10 +71,10 @@ def complete(loaded: CheckpointModel, prompt: str, max_new_tokens: int, greedy: 
     generator = torch.Generator(device=device).manual_seed(seed)
     temperature = 0.0 if greedy else temperature
     began = time.perf_counter()
-    idx = loaded.model.generate(idx, 1, temperature, top_k, generator)
+    idx = loaded.model.generate(idx, 1, temperature, top_k, generator, each_token)
     first = time.perf_counter()
     if max_new_tokens > 1:
-        idx = loaded.model.generate(idx, max_new_tokens - 1, temperature, top_k, generator)
+        idx = loaded.model.generate(idx, max_new_tokens - 1, temperature, top_k, generator, each_token)
     done = time.perf_counter()
     ids = idx[0, len(prompt_ids):].tolist()
     rate = (len(ids) - 1) / (done - first) if len(ids) > 1 and done > first else 0.0

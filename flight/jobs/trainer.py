@@ -9,6 +9,7 @@ it is reported, so a GPU is never made to wait for the host between steps.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -20,10 +21,20 @@ import torch
 
 from flight.jobs.async_save import AsyncSaver
 from flight.jobs.batches import TokenData, batch
-from flight.jobs.checkpoint import CheckpointStore, Rejected, Snapshot, capture, restore, rng_states
+from flight.jobs.checkpoint import (
+    CheckpointError,
+    CheckpointStore,
+    Rejected,
+    Snapshot,
+    capture,
+    generation_step,
+    restore,
+    rng_states,
+)
 from flight.jobs.device import Device
 from flight.jobs.gpt import CONFIGS, GPT, GPTConfig, TrainConfig, learning_rate
 from flight.link.errors import ZenithError
+from flight.seu.training_protection import Policy, TrainingProtection, Upset
 
 Report = Callable[[str, dict[str, Any]], None]  # kind ("progress", "eval", "sample", "checkpoint", ...), fields
 
@@ -48,6 +59,13 @@ class TrainSpec:
     # CUDA only: deterministic kernels, so that a replay from a checkpoint gives the very same losses
     # (on a CPU it always does). Measured on an H200: without it a replay differs by about 1e-4.
     deterministic: bool = False
+    # Upset protection (flight/seu): block checksums of the parameters and optimizer state, sealed
+    # after each optimizer step and verified before the next; a host shadow every shadow_interval
+    # steps to roll back to (0: checkpoints only); the loss guard. One process only, for now: a
+    # rollback on one DDP rank would need every rank to follow it.
+    scrub: bool = True
+    shadow_interval: int = 25
+    guard: bool = True
 
     def configs(self) -> tuple[GPTConfig, TrainConfig]:
         if self.config not in CONFIGS:
@@ -81,6 +99,13 @@ class TrainResult:
                 "val_loss": self.val_loss, "checkpoint": self.checkpoint}
 
 
+def _upset_targets(upset: Upset) -> list[tuple[str, int]]:
+    """What an upset hit, for its reports: each block the checksums found, or the guard's reason."""
+    if upset.trip is not None:
+        return [(f"loss guard: {upset.trip.reason}", 0)]
+    return [(d.tensor, d.block) for d in upset.detections]
+
+
 def _ignore(_kind: str, _fields: dict[str, Any]) -> None:
     pass
 
@@ -109,6 +134,9 @@ class Trainer:
         # Every rank can read the checkpoints (to resume); only rank 0 writes them.
         self.store = CheckpointStore(checkpoints, spec.keep) if checkpoints is not None else None
         self.saver = AsyncSaver(self.store, self._saved) if self.store is not None and rank == 0 else None
+        policy = Policy(spec.scrub, spec.shadow_interval, spec.guard)
+        self.protection = TrainingProtection(self.model, self.optimizer, policy) if world == 1 else None
+        self.between_steps: Callable[[Trainer], None] = lambda _trainer: None  # the bench's upsets come here
 
     # --- checkpoints ------------------------------------------------------------------------------
 
@@ -155,8 +183,23 @@ class Trainer:
         snapshot.meta["step"] = step  # the copy may run while the next step's passes run; its step is this
         return snapshot
 
+    def _redo_checkpoint(self, step: int) -> None:
+        """A checkpoint of ``step`` was copied while the upset was in the state: it is not to be trusted.
+
+        The copy runs during the next step's passes, the very window the checksums watched; what was
+        found there may be in the file, under a valid CRC of its own. Drop it; the replay writes it
+        again, or, when the rollback went no further back than that step, it is written now.
+        """
+        if self.saver is None or self.store is None or step % self.spec.checkpoint_interval:
+            return
+        with contextlib.suppress(CheckpointError):
+            self.saver.wait()
+        self.store.path(step).unlink(missing_ok=True)
+        if self.step == step:
+            self.checkpoint()
+
     def _saved(self, path: Path, seconds: float) -> None:
-        self.report("checkpoint", {"step": int(path.stem.split("-")[1]), "path": str(path), "write_s": seconds})
+        self.report("checkpoint", {"step": generation_step(path), "path": str(path), "write_s": seconds})
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -174,14 +217,61 @@ class Trainer:
         with self.device.autocast():
             _, loss = self.trained(x, y)
         loss.backward()
-        if train.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.grad_clip)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.grad_clip) if train.grad_clip else None
+        if self.protection is not None:
+            self.protection.before_update(self.step)  # raises Upset: the caller rolls back
         if self.saver is not None:
             self.saver.wait_captured()  # a checkpoint's copy of the weights must be done before they change
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
+        if self.protection is not None:
+            self.protection.after_update(self.step, loss.detach(), norm)
         return loss.detach()
+
+    def scrub_now(self) -> int:
+        """Verify the protected state at once (SCRUB_NOW), rolling back what is found; blocks found."""
+        if self.protection is None:
+            return 0
+        try:
+            self.protection.before_update(self.step)
+        except Upset as upset:
+            self.roll_back(upset)
+            return len(upset.detections)
+        finally:
+            self.report("protection", self.protection.stats())
+        return 0
+
+    def roll_back(self, upset: Upset) -> int:
+        """Back to the newest state at or before ``upset.last_good`` that is intact: the host shadow, or a
+        checkpoint. The steps after it are replayed from the same batches. Returns the step restored."""
+        assert self.protection is not None
+        detected_at = self.step
+        if self.saver is not None:
+            self.saver.wait_captured()  # a checkpoint's copy may be reading the tensors the restore writes
+        self.optimizer.zero_grad(set_to_none=True)  # a check before an update finds the gradients of its step
+        restored = self.protection.restore_shadow(upset.last_good)
+        action = "shadow"
+        if restored is None:
+            if self.saver is not None:
+                with contextlib.suppress(CheckpointError):
+                    self.saver.wait()  # the newest generation may still be being written
+            snapshot, path, rejected = self.store.latest(upset.last_good) if self.store else (None, None, [])
+            for bad in rejected:
+                self.report("checkpoint_rejected", {"path": str(bad.path), "reason": bad.reason})
+            if snapshot is None:
+                raise TrainingError(f"an upset ({upset}) and nothing intact to roll back to")
+            self.load(snapshot)
+            restored, action = self.step, f"checkpoint {path.name if path else ''}"
+        self.step = restored
+        self.protection.rolled_back(detected_at, restored)
+        if upset.detections:
+            self._redo_checkpoint(detected_at)
+        for target, block in _upset_targets(upset):
+            self.report("upset", {"step": detected_at, "target": target, "block": block,
+                                  "action": f"rolled back to step {restored} ({action})",
+                                  "lost_steps": detected_at - restored})
+        return restored
 
     def _mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
         """The global batch's loss, not this rank's share of it (every rank logs on the same steps)."""
@@ -228,8 +318,14 @@ class Trainer:
         began, began_step = time.perf_counter(), self.step
         window_start, window_step = began, self.step
         progress = _ProgressQueue(self.device, self.report, losses)
+        if self.protection is not None:
+            self.protection.start(self.step)
         while self.step < train.max_iters and not should_stop():
-            loss = self.train_step()
+            try:
+                loss = self.train_step()
+            except Upset as upset:
+                self.roll_back(upset)
+                continue
             if self.step % self.spec.log_interval == 0 or self.step == train.max_iters:
                 now = time.perf_counter()
                 rate = tokens_per_step * (self.step - window_step) / max(now - window_start, 1e-9)
@@ -237,6 +333,8 @@ class Trainer:
                 progress.put(self._mean_over_ranks(loss), {
                     "step": self.step, "tokens_per_s": rate, "lr": learning_rate(self.step - 1, train),
                     "memory": self.device.memory_bytes()})
+                if self.protection is not None:
+                    self.report("protection", self.protection.stats())
             if self.step % train.eval_interval == 0 or self.step == train.max_iters:
                 progress.flush()
                 evaluated = self.evaluate()
@@ -245,6 +343,7 @@ class Trainer:
                     self.report("sample", {"step": self.step, "text": self.sample()})
             if self.step % self.spec.checkpoint_interval == 0 or self.step == train.max_iters:
                 self.checkpoint()
+            self.between_steps(self)
         progress.flush()
         self.device.synchronize()
         elapsed = time.perf_counter() - began

@@ -76,12 +76,14 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
     spec = TrainSpec(config=settings["config"], seed=settings["seed"], max_iters=settings["max_iters"],
                      eval_interval=settings["eval_interval"],
                      log_interval=settings["log_interval"], checkpoint_interval=settings["checkpoint_interval"],
-                     keep=settings["keep"], deterministic=settings["deterministic"])
+                     keep=settings["keep"], deterministic=settings["deterministic"], scrub=settings["scrub"],
+                     shadow_interval=settings["shadow_interval"], guard=settings["guard"])
     device = select(device_name)
     link.pump()
     trainer = Trainer(spec, TokenData.open(prepared()), device, workdir / "checkpoints", report=link.report,
                       beat=link.pump)
     link.pump()
+    trainer.between_steps = lambda t: _scrub_if_asked(t, link)
     trainer.resume()
     link.send("hello", device=device.describe(), step=trainer.step)
     while True:
@@ -102,13 +104,24 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
               tokens_per_s=result.tokens_per_s, checkpoint=result.checkpoint or "")
 
 
+def _scrub_if_asked(trainer: Any, link: WorkerLink) -> None:
+    if _take_scrub_request(link):
+        trainer.scrub_now()
+
+
+def _take_scrub_request(link: WorkerLink) -> bool:
+    """SCRUB_NOW arrived since the last look (and is taken)."""
+    asked, link.scrub_requested = link.scrub_requested, False
+    return asked
+
+
 def infer(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name: str | None) -> None:
     from flight.jobs.device import select
     from flight.jobs.inference_job import run_inference
 
     device = select(device_name)
     link.send("hello", device=device.describe(), step=0)
-    output = run_inference(settings, workdir, device, link.pump)
+    output = run_inference(settings, workdir, device, link.pump, link.report, lambda: _take_scrub_request(link))
     link.send("output", **output)
     link.send("done", step=len(output["ids"]), loss=float("nan"), val_loss=float("nan"),
               tokens_per_s=output["tokens_per_s"], checkpoint="")

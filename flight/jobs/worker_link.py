@@ -32,6 +32,7 @@ class WorkerLink:
         self._unsent: bytes | None = None
         self.pause_requested = False
         self.stop_requested = False
+        self.scrub_requested = False
 
     def report(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue a message (any thread); it leaves at the next ``pump``."""
@@ -79,6 +80,8 @@ class WorkerLink:
                 self.pause_requested = False
             elif command == "stop":
                 self.stop_requested = True
+            elif command == "scrub":
+                self.scrub_requested = True  # taken by the job at its next step boundary
 
     def should_stop(self) -> bool:
         """Asked by the training loop before every step."""

@@ -34,8 +34,11 @@ FROM_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
     "output": {"text": str, "ids": list, "ttft_s": float, "tokens_per_s": float},
     "done": {"step": int, "loss": float, "val_loss": float, "tokens_per_s": float, "checkpoint": str},
     "failed": {"reason": str, "device_error": bool},
+    # upset protection (flight/seu): one "upset" per damaged block or guard trip, and running totals
+    "upset": {"step": int, "target": str, "block": int, "action": str, "lost_steps": int},
+    "protection": {"scrubbed_bytes": int, "detections": int, "rollbacks": int, "lost_steps": int, "repairs": int},
 }
-TO_WORKER = ("pause", "resume", "stop")
+TO_WORKER = ("pause", "resume", "stop", "scrub")
 
 
 class WorkerMessageError(ZenithError):
@@ -65,7 +68,7 @@ def unpack_from_worker(raw: bytes) -> tuple[str, dict[str, Any]]:
 def _check_range(kind: str, name: str, value: Any) -> None:
     """Values must fit where they go: u32 steps and ids in events and records, f32 losses, SQLite integers."""
     if isinstance(value, int) and not isinstance(value, bool):
-        high = MAX_MEMORY if name == "memory" else U32
+        high = MAX_MEMORY if name in ("memory", "scrubbed_bytes") else U32
         if not 0 <= value < high:
             raise WorkerMessageError(f"{kind}.{name}: {value} out of [0, {high})")
     elif isinstance(value, float) and math.isfinite(value) and abs(value) > F32_MAX:

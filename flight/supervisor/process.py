@@ -24,6 +24,7 @@ from flight.files.settings import files_settings
 from flight.link.config import build_sdls
 from flight.link.transport import FrameReceiver, FrameSender
 from flight.mission_config import MissionFile
+from flight.seu.ecc_source import open_ecc_source
 from flight.supervisor.dispatch import Outcome
 from flight.supervisor.health.heartbeat import Watchdog
 from flight.supervisor.state_db import StateDb
@@ -44,7 +45,8 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     files = files_settings(mission)
     supervisor = Supervisor(link, dictionary, db, settings.clock.build(db), sdls, settings.responses,
                             files=files, files_root=mission.resolve(files.root),
-                            jobs_dir=mission.resolve(settings.jobs_dir), job_device=settings.job_device or None)
+                            jobs_dir=mission.resolve(settings.jobs_dir), job_device=settings.job_device or None,
+                            ecc_source=open_ecc_source(settings.ecc_source))
     ctx = zmq.Context()
     rx = FrameReceiver(ctx, mission.endpoint(settings.uplink, mission.ports.flight_uplink()), "radio_up")
     tx = FrameSender(ctx, mission.endpoint(settings.downlink, mission.ports.flight_downlink()), "radio_down")

@@ -27,6 +27,7 @@ from flight.link.tmframe import TmChannelFormat
 from flight.link.uplink_receiver import UplinkReceiver
 from flight.link.vcmux import VirtualChannelMux
 from flight.power.mode import PowerMode, PowerState
+from flight.seu.ecc_source import EccSource
 from flight.supervisor.clock import Clock
 from flight.supervisor.dispatch import DEFERRED, CommandContext, CommandFailed, Dispatcher, Outcome
 from flight.supervisor.health.heartbeat import HeartbeatMonitor
@@ -34,6 +35,7 @@ from flight.supervisor.health.limits import LimitChecker, LimitResponse
 from flight.supervisor.health.modes import Mode, Modes
 from flight.supervisor.health.restarts import RestartRecord
 from flight.supervisor.journal import Journal
+from flight.supervisor.services.ecc import EccMonitor
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.services.functions import FunctionManagement
 from flight.supervisor.services.housekeeping import Housekeeping
@@ -62,7 +64,7 @@ class Supervisor:
                  responses: tuple[LimitResponse, ...] = (), monotonic: Callable[[], float] = time.monotonic,
                  files: FilesSettings | None = None, files_root: Path | None = None,
                  jobs_dir: Path | None = None, job_device: str | None = None,
-                 job_launcher: Callable[..., Any] | None = None) -> None:
+                 job_launcher: Callable[..., Any] | None = None, ecc_source: EccSource | None = None) -> None:
         self.dictionary = dictionary
         self.db = db
         self.clock = clock
@@ -99,6 +101,7 @@ class Supervisor:
                                params.get, monotonic, job_device, job_launcher or default_launcher,
                                allowed=lambda: self.modes.mode is Mode.NOMINAL)
         self.modes.on_safe(lambda reason: self.jobs.suspend_all(f"safe mode: {reason}"))
+        self.ecc = EccMonitor(db, self.events, ecc_source, monotonic, self.jobs.kill_workers)
         self.files = OnboardFiles(files or FilesSettings(), files_root or db.path.parent / "files", db, self.events,
                                   dictionary.mission.apids["cfdp"], self.mux, self.unit)
         self.dispatcher.reload = [params.load, self.events.load, self.modes.load, self.power.load,
@@ -237,6 +240,9 @@ class Supervisor:
             with self.unit():
                 self.events.tick()
         self.files.tick()
+        if self.ecc.due():  # before the jobs' tick, which finds the workers it killed lost at once
+            with self.unit():
+                self.ecc.tick()
         if self.jobs.due():
             with self.unit():
                 self.jobs.tick()
@@ -318,6 +324,7 @@ class Supervisor:
             "clock.time": now, "clock.rate": self.clock.rate,
         })
         values.update(self.jobs.current())
+        values.update(self.ecc.sample())
         values.update(self.files.sample())
         return values
 
@@ -334,7 +341,7 @@ class Supervisor:
                 "modes": self.modes.counters, "limits": self.limits.counters, "heartbeats": self.heartbeats.counters,
                 "restarts": self.restarts.counters, "test": self.test.counters,
                 "functions": self.functions.counters, "files": self.files.counters,
-                "jobs": self.jobs.counters}
+                "jobs": self.jobs.counters, "ecc": self.ecc.counters}
         sets.update({f"farm.{vcid}": farm.counters for vcid, farm in receiver.farms.items()})
         if receiver.sdls is not None:
             sets["sdls"] = receiver.sdls.counters

@@ -8,14 +8,18 @@ seed gives the same ids on every machine the logits agree on.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from flight.jobs.gemma.model import GemmaConfig, GemmaInputError, GemmaModel, load_model
+
+if TYPE_CHECKING:
+    from flight.jobs.gemma.gguf_file import GGUFFile
+    from flight.jobs.gemma.tokenizer import GemmaTokenizer
 
 EOS_ID = 1
 
@@ -113,8 +117,10 @@ def pick(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | 
 
 def generate(model: GemmaModel, prompt_ids: Sequence[int], max_new_tokens: int = 32,
              sampling: Sampling | None = None, tokenizer: Detokenizer | None = None, eos_id: int = EOS_ID,
-             ring: bool = True) -> GenerationResult:
-    """Generate up to ``max_new_tokens`` ids after ``prompt_ids`` (BOS included by the caller)."""
+             ring: bool = True, each_token: Callable[[], None] = lambda: None) -> GenerationResult:
+    """Generate up to ``max_new_tokens`` ids after ``prompt_ids`` (BOS included by the caller).
+
+    ``each_token`` is called before each token after the first: a worker beats and scrubs there."""
     sampling = sampling or Sampling()
     if max_new_tokens < 1:
         raise GemmaInputError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
@@ -147,6 +153,7 @@ def generate(model: GemmaModel, prompt_ids: Sequence[int], max_new_tokens: int =
             if pos >= context:
                 stop = "context"
                 break
+            each_token()
             token = pick(model.forward([token], pos, cache), sampling, generator)
             ids.append(token)
             pos += 1
@@ -157,18 +164,23 @@ def generate(model: GemmaModel, prompt_ids: Sequence[int], max_new_tokens: int =
     return GenerationResult(prompt, ids, text, first - start, rate, stop)
 
 
+def open_gemma(weights: str | None = None, device: str | torch.device | None = None,
+               path: Path | None = None) -> tuple[GGUFFile, GemmaTokenizer, GemmaModel]:
+    """The GGUF (the installed weights unless ``path``), its tokenizer, and the model built from it."""
+    from flight.jobs.gemma.gguf_file import GGUFFile
+    from flight.jobs.gemma.tokenizer import GemmaTokenizer
+    from flight.jobs.gemma.weights import gemma_gguf
+
+    gguf = GGUFFile.open(path or gemma_gguf())
+    return gguf, GemmaTokenizer.from_gguf(gguf), load_model(weights=weights, device=device, gguf=gguf)
+
+
 def generate_text(prompt: str, max_new_tokens: int = 64, sampling: Sampling | None = None,
                   weights: str | None = None, device: str | torch.device | None = None,
                   path: Path | None = None, special: bool = True) -> GenerationResult:
     """Load the model and tokenizer from one open GGUF, encode ``prompt`` (with BOS) and generate.
 
     ``special=False`` keeps control-token text in the prompt as text (a prompt that came from outside)."""
-    from flight.jobs.gemma.gguf_file import GGUFFile
-    from flight.jobs.gemma.tokenizer import GemmaTokenizer
-    from flight.jobs.gemma.weights import gemma_gguf
-
-    gguf = GGUFFile.open(path or gemma_gguf())
-    tokenizer = GemmaTokenizer.from_gguf(gguf)
-    model = load_model(weights=weights, device=device, gguf=gguf)
+    gguf, tokenizer, model = open_gemma(weights, device, path)
     return generate(model, tokenizer.encode(prompt, add_bos=True, special=special), max_new_tokens, sampling,
                     tokenizer, eos_id=tokenizer.eos_id)

@@ -34,6 +34,7 @@ from flight.dictionary.packing import pack_record
 from flight.jobs.job_spec import parse_job_config
 from flight.jobs.worker_protocol import WorkerMessageError, pack, unpack_from_worker
 from flight.link.errors import ConfigError
+from flight.seu.checkpoint_interval import checkpoint_interval
 from flight.supervisor.dispatch import CommandContext, CommandFailed
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.services.functions import FunctionManagement
@@ -63,6 +64,7 @@ class Worker:
     device_error: bool = False
     done: bool = False
     latest: dict[str, Any] = field(default_factory=dict)
+    started: float = 0.0  # monotonic, when launched: its share of the jobs' exposure to upsets
 
     def device_kind(self) -> str:
         """The job.device enum label of what the worker said it runs on."""
@@ -109,6 +111,10 @@ def default_launcher(job: int, attempt: int, kind: str, settings: dict[str, Any]
     return WorkerProcess([sys.executable, "-m", "flight.jobs.worker", json.dumps(spec)], workdir / "worker.log")
 
 
+PROTECTION_SETTINGS = ("scrub", "shadow_interval", "guard")  # a TRAIN job's, defaulted from seu.* parameters
+PROTECTION_TOTALS = ("scrubbed_bytes", "detections", "rollbacks", "lost_steps", "repairs")
+
+
 class JobManager:
     def __init__(self, db: StateDb, telemetry: Telemetry, events: EventReporter, apid: int, workdir: Path,
                  parameter: Callable[[str], Any], monotonic: Callable[[], float] = time.monotonic,
@@ -129,6 +135,8 @@ class JobManager:
         self.address = ""
         self.allowed = allowed  # False in safe mode: nothing new starts
         self._maybe_queued = True  # cleared when the queue is found empty, so an idle loop asks nothing
+        self._exposure_s = 0.0  # seconds workers ran, in this supervisor's life (those that ended)
+        self._checkpoint_cost_s = 0.0  # the last checkpoint write a worker reported
 
     # --- wiring -----------------------------------------------------------------------------------
 
@@ -152,6 +160,7 @@ class JobManager:
         functions.add("JOB_RESUME", self._resume)
         functions.add("JOB_ABORT", self._abort)
         functions.add("JOB_STATUS", self._status)
+        functions.add("SCRUB_NOW", self._scrub_now)
 
     def recover(self) -> None:
         """At boot (inside a unit): jobs whose workers died with the last supervisor go back in the queue."""
@@ -170,12 +179,20 @@ class JobManager:
 
     def _start(self, ctx: CommandContext) -> None:
         kind = ctx.arguments["kind"]
-        settings = parse_job_config(kind, ctx.arguments["config"])
+        protection = {name: self.parameter(f"seu.{name}") for name in PROTECTION_SETTINGS} if kind == "TRAIN" else {}
+        settings = parse_job_config(kind, ctx.arguments["config"], protection)
         cur = self.db.conn.execute(
             "INSERT INTO jobs (kind, settings, state, created) VALUES (?, ?, 'QUEUED', ?)",
             (kind, json.dumps(settings), time.time()))
         self._maybe_queued = True
         self.events.raise_event("JOB_QUEUED", job=cur.lastrowid, kind=kind)
+
+    def _scrub_now(self, ctx: CommandContext) -> None:
+        running = [w for w in self.workers.values() if self._state(w.job) == "RUNNING"]
+        if not running:
+            raise CommandFailed("no job is running: there is no job state to scrub", "")
+        for worker in running:
+            self._tell(worker, "scrub")  # its findings come back as upset events and protection totals
 
     def _row(self, job: int) -> dict[str, Any]:
         row = self.db.conn.execute("SELECT id, kind, state, attempts, retries, step, loss, val_loss, reason "
@@ -257,6 +274,15 @@ class JobManager:
             if job in self.workers:
                 self._stop(self.workers[job])
 
+    def kill_workers(self, reason: str) -> list[int]:
+        """A device fault: every worker is killed at once (no checkpoint: its memory is not to be trusted).
+        The next tick finds them lost, and their jobs restart from their last good checkpoints."""
+        for worker in self.workers.values():
+            worker.failure = reason
+            worker.process.kill()
+        self.counters.inc("device_faults", len(self.workers))
+        return sorted(self.workers)
+
     def take(self) -> list[tuple[bytes, bytes]]:
         """Every message workers sent since the last call (outside a unit: reading changes nothing)."""
         messages = []
@@ -307,11 +333,18 @@ class JobManager:
             self._output(OUTPUT, self._result(job, fields))
         elif kind == "checkpoint":
             self.counters.inc("checkpoints")
+            self._checkpoint_cost_s = fields["write_s"]
         elif kind == "checkpoint_failed":
             self.counters.inc("checkpoint_failures")
         elif kind == "checkpoint_rejected":
             self.events.raise_event("JOB_CHECKPOINT_REJECTED", job=job, path=Path(fields["path"]).name[:64],
                                     reason=fields["reason"][:150])
+        elif kind == "upset":
+            self.counters.inc("upsets")
+            self.events.raise_event("SEU_DETECTED", job=job, step=fields["step"], target=fields["target"][:96],
+                                    block=fields["block"], action=fields["action"][:96])
+        elif kind == "protection":
+            worker.latest.update({f"seu.{name}": value for name, value in fields.items()})
         elif kind == "paused":
             if self._state(job) == "RUNNING":
                 self._set(job, "PAUSED")
@@ -375,6 +408,7 @@ class JobManager:
 
     def _reaped(self, worker: Worker) -> None:
         del self.workers[worker.job]
+        self._exposure_s += self.monotonic() - worker.started
         worker.process.join(0)
         state = self._state(worker.job)
         if worker.done or state not in ACTIVE:
@@ -407,7 +441,7 @@ class JobManager:
         self.db.conn.execute("UPDATE jobs SET state = 'STARTING', attempts = ? WHERE id = ?", (attempt, job))
         process = self.launcher(job, attempt, kind, json.loads(settings), self.address, self.job_dir(job),
                                 self.device)
-        self.workers[job] = Worker(job, attempt, process, self.monotonic())
+        self.workers[job] = Worker(job, attempt, process, self.monotonic(), started=self.monotonic())
         self.counters.inc("started")
 
     # --- state --------------------------------------------------------------------------------------
@@ -431,8 +465,10 @@ class JobManager:
         queued = self.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE state = 'QUEUED'").fetchone()[0]
         values: dict[str, Any] = {"jobs.queued": queued, "job.id": 0, "job.state": "NONE", "job.step": 0,
                                   "job.loss": 0.0, "job.val_loss": 0.0, "job.tokens_per_s": 0.0, "job.lr": 0.0,
-                                  "job.memory_mb": 0.0, "job.device": "NONE", "job.attempt": 0}
+                                  "job.memory_mb": 0.0, "job.device": "NONE", "job.attempt": 0,
+                                  **{f"seu.{name}": 0 for name in PROTECTION_TOTALS[1:]}, "seu.scrubbed_mb": 0.0}
         if row is None:
+            values.update(self._checkpoint_interval())
             return values
         job, state, step, loss, val_loss, attempts = row
         worker = self.workers.get(job)
@@ -442,7 +478,20 @@ class JobManager:
                        "job.tokens_per_s": latest.get("tokens_per_s", 0.0), "job.lr": latest.get("lr", 0.0),
                        "job.memory_mb": latest.get("memory", 0) / 2**20,
                        "job.device": worker.device_kind() if worker else "NONE"})
+        values.update(self._checkpoint_interval())
+        values.update({f"seu.{name}": latest.get(f"seu.{name}", 0) for name in PROTECTION_TOTALS[1:]})
+        values["seu.scrubbed_mb"] = latest.get("seu.scrubbed_bytes", 0) / 2**20
         return values
+
+    def _checkpoint_interval(self) -> dict[str, float]:
+        """Young/Daly's checkpoint interval from the measured write time and the upsets seen (or the override)."""
+        now = self.monotonic()
+        exposure = self._exposure_s + sum(now - w.started for w in self.workers.values())
+        upsets = self.counters["upsets"] + self.counters["device_faults"]
+        interval, mtbf = checkpoint_interval(self._checkpoint_cost_s, exposure, upsets,
+                                             self.parameter("seu.mtbf_floor"), self.parameter("seu.checkpoint_interval"))
+        return {"seu.checkpoint_cost_s": self._checkpoint_cost_s, "seu.mtbf_s": mtbf,
+                "seu.checkpoint_interval_s": interval}
 
     def close(self, grace: float = 5.0) -> None:
         """A deliberate supervisor stop: workers are told to checkpoint and stop, then killed."""

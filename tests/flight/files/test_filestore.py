@@ -52,3 +52,10 @@ def test_no_name_resolves_outside_its_base(name: str) -> None:
     except PathRefused:
         return
     assert os.path.normpath(path).startswith(str(root / "uplink") + os.sep)
+
+
+@pytest.mark.parametrize("name", [".", "./", ".//"])
+def test_a_name_of_the_base_itself_is_refused(tmp_path: Path, name: str) -> None:
+    store = RestrictedStore(tmp_path / "root", "uplink", Counters("files"))
+    with pytest.raises(PathRefused, match="names no file"):
+        store.resolve(name)

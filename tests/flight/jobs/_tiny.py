@@ -26,6 +26,19 @@ def tiny_spec(**overrides: Any) -> Any:
     return TrainSpec(**{**fields, **overrides})
 
 
+class Recorder:
+    """A report callback that keeps what a trainer reported, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, kind: str, fields: dict[str, Any]) -> None:
+        self.events.append((kind, fields))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [fields for k, fields in self.events if k == kind]
+
+
 class FileReport:
     """A report callback that appends each event to a JSON-lines file: picklable, for a spawned DDP rank."""
 

@@ -30,7 +30,8 @@ def refused(kind: str, config: Any) -> CommandError:
 def test_an_empty_train_config_gets_every_default() -> None:
     assert parse_job_config("TRAIN", "") == {"config": "shakespeare_cpu", "max_iters": None, "eval_interval": None,
                                              "seed": 1337, "checkpoint_interval": 100, "log_interval": 10,
-                                             "keep": 3, "deterministic": False}
+                                             "keep": 3, "deterministic": False, "scrub": True,
+                                             "shadow_interval": 25, "guard": True}
     assert parse_job_config("TRAIN", "  {} ") == parse_job_config("TRAIN", "   ")
 
 
@@ -43,7 +44,8 @@ def test_an_empty_infer_config_gets_every_default() -> None:
 def test_given_values_replace_the_defaults_and_the_rest_stay() -> None:
     settings_ = parse_job_config("TRAIN", json.dumps({"config": "shakespeare_char", "max_iters": 50, "keep": 1}))
     assert settings_ == {"config": "shakespeare_char", "max_iters": 50, "eval_interval": None, "seed": 1337,
-                         "checkpoint_interval": 100, "log_interval": 10, "keep": 1, "deterministic": False}
+                         "checkpoint_interval": 100, "log_interval": 10, "keep": 1, "deterministic": False,
+                         "scrub": True, "shadow_interval": 25, "guard": True}
 
 
 def test_every_known_training_config_is_accepted() -> None:
@@ -195,3 +197,10 @@ def test_arbitrary_json_objects_are_accepted_complete_or_refused_naming_a_field(
         return
     assert set(settings_) == set(KINDS[kind])
     json.dumps(settings_, allow_nan=False)  # what the job table stores: plain, finite JSON
+
+
+def test_defaults_given_by_the_supervisor_replace_the_tables_and_are_checked_alike() -> None:
+    settings = parse_job_config("TRAIN", '{"scrub": false}', {"scrub": True, "shadow_interval": 5})
+    assert (settings["scrub"], settings["shadow_interval"], settings["guard"]) == (False, 5, True)
+    with pytest.raises(CommandError, match="config.shadow_interval"):
+        parse_job_config("TRAIN", "", {"shadow_interval": -1})

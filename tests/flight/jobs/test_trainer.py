@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -17,22 +16,11 @@ from flight.jobs.checkpoint import CheckpointStore
 from flight.jobs.configs import CONFIGS, GPTConfig
 from flight.jobs.device import Device
 from flight.jobs.trainer import Trainer, TrainingError, TrainResult, TrainSpec
-from tests.flight.jobs._tiny import TINY, tiny_spec
+from tests.flight.jobs._tiny import TINY, Recorder, tiny_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CPU = Device(torch.device("cpu"))
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, kind: str, fields: dict[str, Any]) -> None:
-        self.events.append((kind, fields))
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [fields for k, fields in self.events if k == kind]
 
 
 @pytest.fixture(scope="module")

@@ -49,8 +49,10 @@ from .._harness import (
 )
 
 JOBS_SID = 3
+SEU_SID = 4
 TRAIN_DEFAULTS = {"config": "shakespeare_cpu", "max_iters": None, "eval_interval": None, "seed": 1337,
-                  "checkpoint_interval": 100, "log_interval": 10, "keep": 3, "deterministic": False}
+                  "checkpoint_interval": 100, "log_interval": 10, "keep": 3, "deterministic": False,
+                  "scrub": True, "shadow_interval": 25, "guard": True}
 PROGRESS = {"step": 120, "loss": 2.25, "tokens_per_s": 1536.0, "lr": 0.0009765625, "memory": 3 * 2**20}
 EVAL = {"step": 120, "train_loss": 2.5, "val_loss": 2.75}
 DONE = {"step": 600, "loss": 1.5, "val_loss": 1.625, "tokens_per_s": 2048.0, "checkpoint": "ckpt-600"}
@@ -349,7 +351,7 @@ def test_every_job_housekeeping_channel_of_the_dictionary_is_fed(bench: Bench) -
     gauges_while_running = {"job.id", "job.state", "job.step", "job.loss", "job.val_loss", "job.tokens_per_s",
                             "job.lr", "job.memory_mb", "job.device", "job.attempt", "jobs.queued"}
     counters = {"jobs.started", "jobs.completed", "jobs.failed", "jobs.aborted", "jobs.worker_lost",
-                "jobs.bad_messages", "jobs.checkpoints", "jobs.outputs", "jobs.checkpoint_failures"}
+                "jobs.bad_messages", "jobs.checkpoints", "jobs.outputs", "jobs.checkpoint_failures", "jobs.upsets"}
     dictionary = {c.name for c in DICTIONARY.telemetry if c.name.startswith(("job.", "jobs."))}
     assert gauges_while_running | counters == dictionary  # a new channel must be fed here too
     assert {c.name for c in DICTIONARY.report(JOBS_SID).channels} == dictionary  # all in the JOBS report
@@ -360,6 +362,7 @@ def test_every_job_housekeeping_channel_of_the_dictionary_is_fed(bench: Bench) -
     bench.say(worker, "eval", **EVAL)
     bench.say(worker, "checkpoint", step=120, path="ckpt-120", write_s=0.5)
     bench.say(worker, "checkpoint_failed", reason="OSError: disk full")
+    bench.say(worker, "upset", **UPSET)
     bench.deliver(worker.identity, b"\xc1")
     report = bench.hk()
     enums = {c.name for c in DICTIONARY.telemetry if c.type.name == "enum"}
@@ -924,3 +927,71 @@ def test_nothing_starts_in_safe_mode_even_with_a_job_in_the_queue(bench: Bench) 
     bench.harness.ok("SAFE_MODE_EXIT")
     bench.tick()
     assert [p.job for p in bench.launched] == [1]
+
+
+# --- upset protection ---------------------------------------------------------------------------------
+
+UPSET = {"step": 412, "target": "optim.blocks.0.attn.proj.weight.exp_avg_sq", "block": 3,
+         "action": "rolled back to step 400 (shadow)", "lost_steps": 12}
+PROTECTION = {"scrubbed_bytes": 3 * 2**20, "detections": 2, "rollbacks": 1, "lost_steps": 12, "repairs": 0}
+
+
+def test_an_upset_raises_an_event_naming_the_tensor_block_and_action(bench: Bench) -> None:
+    worker = bench.running()
+    bench.harness.downlink()
+    bench.say(worker, "upset", **UPSET)
+    assert events(bench.harness.downlink(), "SEU_DETECTED") == [("SEU_DETECTED", {
+        "job": 1, "step": 412, "target": UPSET["target"], "block": 3, "action": UPSET["action"]})]
+    assert bench.harness.counter("jobs.upsets") == 1 and bench.harness.counter("jobs.bad_messages") == 0
+
+
+def test_the_protection_totals_feed_the_seu_housekeeping_report(bench: Bench) -> None:
+    channels = {c.name for c in DICTIONARY.report(SEU_SID).channels}
+    assert channels == {c.name for c in DICTIONARY.telemetry if c.name.startswith(("seu.", "ecc."))}
+    worker = bench.running()
+    bench.harness.downlink()
+    bench.tick(2.0)
+    idle = hk_reports(bench.harness.downlink(), SEU_SID)[-1]
+    totals = {"seu.scrubbed_mb", "seu.detections", "seu.rollbacks", "seu.lost_steps", "seu.repairs"}
+    assert all(idle[name] == 0 for name in totals)
+    bench.say(worker, "protection", **PROTECTION)
+    bench.tick(2.0)
+    report = hk_reports(bench.harness.downlink(), SEU_SID)[-1]
+    assert {name: report[name] for name in totals} == {"seu.scrubbed_mb": 3.0, "seu.detections": 2,
+                                                       "seu.rollbacks": 1, "seu.lost_steps": 12, "seu.repairs": 0}
+
+
+def test_the_young_daly_interval_comes_from_the_measured_cost_and_the_upsets_seen(bench: Bench) -> None:
+    worker = bench.running()
+    bench.say(worker, "checkpoint", step=100, path="ckpt-100", write_s=2.0)
+    bench.tick(3000.0)  # 3000 s of exposure, no upset yet: the MTBF is at least that
+    values = bench.harness.supervisor.sample()
+    assert values["seu.checkpoint_cost_s"] == 2.0 and values["seu.mtbf_s"] == pytest.approx(3000.0)
+    assert values["seu.checkpoint_interval_s"] == pytest.approx(math.sqrt(2 * 2.0 * 3000.0))
+    for _ in range(10):
+        bench.say(worker, "upset", **UPSET)
+    values = bench.harness.supervisor.sample()
+    assert values["seu.mtbf_s"] == 600.0  # 300 s by the count, but never below seu.mtbf_floor
+    bench.harness.ok("PARAM_SET", {"name": "seu.checkpoint_interval", "value": 120.0})
+    assert bench.harness.supervisor.sample()["seu.checkpoint_interval_s"] == 120.0
+
+
+def test_scrub_now_tells_the_running_job_and_fails_with_none_running(bench: Bench) -> None:
+    tc = bench.harness.command("SCRUB_NOW", {})
+    [outcome] = bench.harness.uplink(tc)
+    assert outcome.failure is not None
+    bench.running()
+    bench.harness.ok("SCRUB_NOW", {})
+    assert bench.told == [(1, 1, "scrub")]
+
+
+def test_the_protection_settings_of_a_training_job_default_to_the_seu_parameters(bench: Bench) -> None:
+    bench.param("seu.shadow_interval", 5)
+    bench.harness.ok("PARAM_SET", {"name": "seu.guard", "value": False})
+    bench.start("TRAIN", {"scrub": False})
+    bench.tick()
+    assert {k: bench.last.settings[k] for k in ("scrub", "shadow_interval", "guard")} == {
+        "scrub": False, "shadow_interval": 5, "guard": False}
+    bench.start("INFER", {"prompt": "To be"})
+    assert "scrub" not in json.loads(bench.harness.db.conn.execute(
+        "SELECT settings FROM jobs WHERE id = 2").fetchone()[0])

@@ -1,0 +1,87 @@
+"""Upset-protection benchmarks.
+
+- **Scrub throughput**: GB/s of the block checksums of a 256 MiB tensor ÷ the bandwidth of a copy of
+  it on the same device (torch's ``copy_``, bytes copied per second), measured alternately in this
+  run. On the CPU the checksum is CRC-32C per 64 KiB block (target ≥ 0.5); on CUDA the Fletcher
+  kernel, against a device-to-device copy (target ≥ 0.8).
+- **Training overhead**: tokens/s of the job's trainer with the default protection policy (seal and
+  verify every step, a host shadow every 25 steps, the loss guard) ÷ the same trainer with it all
+  off, alternately, on the config a job flies on this device. Target ≥ 0.98.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from bench.harness import Record, paired_timing
+from bench.training import job_config
+from flight.jobs.batches import TokenData
+from flight.jobs.configs import CONFIGS
+from flight.jobs.device import Device, select
+from flight.jobs.shakespeare import prepared
+from flight.jobs.trainer import Trainer, TrainSpec
+from flight.seu.block_checksum import BlockMap
+
+SCRUB_BYTES = 256 * 2**20
+STEPS = 100
+WARMUP = 20
+REPEATS = 5
+SEED = 1337
+
+
+def scrub_throughput(device: Device) -> tuple[float, float]:
+    """(scrub GB/s, copy GB/s), the fastest of several alternating rounds."""
+    source = torch.randn(SCRUB_BYTES // 4, device=device.torch_device)
+    target = torch.empty_like(source)
+
+    blocks = BlockMap({"t": source})
+
+    def scrub() -> None:
+        blocks.checksums()
+        device.synchronize()
+
+    def copy() -> None:
+        target.copy_(source)
+        device.synchronize()
+
+    scrub()
+    copy()
+    scrub_s, copy_s = paired_timing(scrub, copy, repeats=7)
+    return SCRUB_BYTES / scrub_s / 1e9, SCRUB_BYTES / copy_s / 1e9
+
+
+def training_seconds(data: TokenData, device: Device, protected: bool) -> float:
+    """Seconds for STEPS steps after a warm-up, from progress report to progress report."""
+    marks: dict[int, float] = {}
+
+    def report(kind: str, fields: dict) -> None:
+        if kind == "progress":
+            marks[fields["step"]] = time.perf_counter()
+
+    protection = {} if protected else {"scrub": False, "guard": False, "shadow_interval": 0}
+    spec = TrainSpec(config=job_config(device), seed=SEED, max_iters=WARMUP + STEPS, log_interval=10,
+                     eval_interval=10 * (WARMUP + STEPS), sample_tokens=1, **protection)
+    Trainer(spec, data, device, report=report).run()
+    return marks[WARMUP + STEPS] - marks[WARMUP]
+
+
+def run(device_name: str | None = None) -> list[Record]:
+    device = select(device_name)
+    scrub, copy = scrub_throughput(device)
+    kind = "Fletcher kernel ÷ device-to-device copy" if device.type == "cuda" else "CRC-32C ÷ memory copy"
+    records = [Record(f"seu: scrub throughput, {kind} ({device.type})", scrub, "GB/s", copy, scrub / copy,
+                      ">= 0.8" if device.type == "cuda" else ">= 0.5")]
+    data = TokenData.open(prepared())
+    plain, protected = [], []
+    for _ in range(REPEATS):
+        plain.append(training_seconds(data, device, protected=False))
+        protected.append(training_seconds(data, device, protected=True))
+    config = job_config(device)
+    gpt, train = CONFIGS[config]
+    tokens = STEPS * train.batch_size * gpt.block_size
+    ours, base = tokens / min(protected), tokens / min(plain)
+    records.append(Record(f"seu: training with protection ÷ without ({config} on {device.type}, default policy)",
+                          ours, "tokens/s", base, ours / base, ">= 0.98"))
+    return records
