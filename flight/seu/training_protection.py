@@ -52,11 +52,13 @@ class TrainingProtection:
         self.guard = LossGuard() if policy.guard else None
         self.rollbacks = 0
         self.lost_steps = 0  # steps computed again after rollbacks
+        self._states = -1  # optimizer state entries at the last seal
 
     def start(self, step: int) -> None:
         """At the start of a run or after a restore: seal what is there, and shadow it."""
         if self.scrubber is not None:
             self.scrubber.seal()
+            self._states = len(self.optimizer.state)
         if self.shadow is not None:
             self.shadow.take(step, self.tensors())
 
@@ -74,7 +76,10 @@ class TrainingProtection:
             if trip is not None:
                 raise Upset(step - 1, trip=trip)
         if self.scrubber is not None:
-            self.scrubber.seal()
+            # The optimizer makes its state at its first step; otherwise the tensors stay the same objects.
+            states = len(self.optimizer.state)
+            self.scrubber.seal(relayout=states != self._states)
+            self._states = states
         if self.shadow is not None and step % self.policy.shadow_interval == 0:
             self.shadow.take(step, self.tensors())
 
