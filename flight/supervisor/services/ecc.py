@@ -55,7 +55,8 @@ class EccMonitor:
             self._remember(reading)  # the baseline: errors from before this supervisor are not news
             return
         fatal: list[str] = []
-        for name, (before, after) in grown(self._last, reading).items():
+        changed = grown(self._last, reading)
+        for name, (before, after) in changed.items():
             self.counters.inc("changes")
             self.events.raise_event("ECC_COUNT_CHANGED", counter=name, before=before, after=after)
             if name.startswith("uncorrected") and after > before:
@@ -71,7 +72,8 @@ class EccMonitor:
             self.counters.inc("uncorrectable")
             self.counters.inc("jobs_restarted", len(jobs))
             self.events.raise_event("GPU_RESET_REQUESTED", reason=reason[:120], jobs=len(jobs))
-        self._remember(reading)
+        if changed:  # a quiet second writes nothing (each write is an fsync)
+            self._remember(reading)
 
     def _remember(self, reading: EccReading) -> None:
         self._last = reading

@@ -9,7 +9,7 @@ import pytest
 
 from flight.dictionary import load_dictionary
 from flight.seu.ecc_source import COUNTS, EccReading, SimulatedEcc, grown, open_ecc_source
-from flight.supervisor.services.ecc import POLL_PERIOD
+from flight.supervisor.services.ecc import ECC_KEY, POLL_PERIOD
 
 from .._harness import Harness, events, hk_reports
 from .test_jobs import Bench, FakeProcess
@@ -116,3 +116,16 @@ def test_the_sources_and_what_changed() -> None:
     before, after = EccReading(corrected_volatile=5), EccReading(corrected_volatile=0, remapped_rows=1)
     assert grown(before, after) == {"corrected_volatile": (5, 0), "remapped_rows": (0, 1)}  # a driver reload too
     assert set(EccReading().counts()) == set(COUNTS)
+
+
+def test_a_quiet_reading_writes_nothing(bench: Bench, gpu: SimulatedEcc, monkeypatch: pytest.MonkeyPatch) -> None:
+    poll(bench)
+    db = bench.harness.supervisor.db
+    writes: list[str] = []
+    put = db.put
+    monkeypatch.setattr(db, "put", lambda key, value: (writes.append(key), put(key, value))[1])
+    assert poll(bench) == [] and poll(bench) == []
+    assert ECC_KEY not in writes  # each write is an fsync: a quiet second makes none
+    gpu.inject(corrected=1)
+    poll(bench)
+    assert ECC_KEY in writes
