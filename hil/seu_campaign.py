@@ -43,7 +43,6 @@ class CampaignSpec:
 
 @dataclass
 class Injected:
-    index: int
     step: int
     tensor: str
     block: int
@@ -108,8 +107,7 @@ def run_campaign(spec: CampaignSpec, progress: Any = None) -> dict[str, Any]:
             tensors = {n: t for n, t in trainer.protection.tensors().items() if tensor_class(n) in spec.targets}
             flip = random_flip(rng, tensors, bit_class)
             apply(flip, tensors)
-            campaign.injected.append(Injected(due, trainer.step, flip.tensor, flip.block, flip.bit,
-                                              time.perf_counter()))
+            campaign.injected.append(Injected(trainer.step, flip.tensor, flip.block, flip.bit, time.perf_counter()))
             if progress is not None and (due + 1) % 20 == 0:
                 progress(f"{due + 1}/{spec.flips} flips injected, step {trainer.step}/{spec.steps}")
 

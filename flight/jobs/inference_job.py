@@ -7,6 +7,7 @@ prompt is a beginning to complete, not a question.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -60,7 +61,7 @@ def run_inference(settings: dict[str, Any], workdir: Path, device: Device,
 
 def _between_tokens(scrubber: WeightScrubber, beat: Callable[[], None],
                     scrub_asked: Callable[[], bool]) -> Callable[[], None]:
-    tokens = iter(range(1, 1 << 62))
+    tokens = itertools.count(1)
 
     def each_token() -> None:
         beat()

@@ -1,4 +1,6 @@
-"""Protection of a job's memory against single-event upsets: block checksums, scrubbing, rollback.
+"""Protection of a job's memory against single-event upsets: block checksums, scrubbing, rollback,
+repair, and the GPU's own ECC reports.
 
-Runs inside the job worker (torch); the supervisor only hears what it finds, through the worker link.
+Most of it runs inside the job worker (torch); the supervisor hears what it finds through the worker
+link. ``ecc_source`` and ``checkpoint_interval`` are the supervisor's, and import no torch.
 """

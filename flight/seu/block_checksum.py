@@ -31,13 +31,6 @@ def block_count(nbytes: int, block_bytes: int = BLOCK_BYTES) -> int:
     return max(1, -(-nbytes // block_bytes))
 
 
-def cpu_checksums(tensor: torch.Tensor, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
-    """CRC-32C of each block of one CPU tensor's memory."""
-    data = byte_view(tensor).numpy()
-    return np.array([crc32c.crc32c(data[i:i + block_bytes]) for i in range(0, max(data.size, 1), block_bytes)],
-                    dtype=np.uint32)
-
-
 @dataclass(frozen=True)
 class Sums:
     """The checksums of a BlockMap's blocks: a flat list for the CPU ones, a device tensor per CUDA tensor."""

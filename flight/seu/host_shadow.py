@@ -21,7 +21,6 @@ class HostShadow:
         self._map = BlockMap({})
         self._sealed = Sums([], {})
         self._rng: dict[str, torch.Tensor] = {}
-        self.taken = 0
 
     @property
     def held(self) -> bool:
@@ -50,7 +49,6 @@ class HostShadow:
         self._sealed = self._map.checksums()
         self._rng = {name: state.clone() for name, state in rng_states().items()}
         self.step = step
-        self.taken += 1
 
     def intact(self) -> bool:
         """The shadow still reads as it was taken (an upset here too would make it a bad source)."""

@@ -45,10 +45,6 @@ class Scrubber:
                 self._map = BlockMap(tensors, self.block_bytes)  # new tensors (a restore, the first step)
         self._sealed = self._read()
 
-    def forget(self) -> None:
-        """Drop the seal (the state is about to be replaced wholesale, by a restore)."""
-        self._sealed = None
-
     def verify(self) -> list[Detection]:
         """Every block that differs from its seal (none: the state is as it was sealed)."""
         if self._map is None or self._sealed is None:
@@ -56,9 +52,6 @@ class Scrubber:
         found = [Detection(name, block) for name, block in self._map.differing(self._sealed, self._read())]
         self.detections += len(found)
         return found
-
-    def protected_bytes(self) -> int:
-        return self._map.nbytes if self._map is not None and self._sealed is not None else 0
 
     def _read(self) -> Sums:
         assert self._map is not None

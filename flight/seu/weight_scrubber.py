@@ -68,7 +68,6 @@ class WeightScrubber:
         self.scrubber = Scrubber(lambda: tensors)
         self.scrubber.seal()
         self.repairs = 0
-        self.scrubs = 0
         self._next = clock() + interval_s
 
     def maybe_scrub(self, step: int = 0) -> int:
@@ -80,7 +79,6 @@ class WeightScrubber:
     def scrub(self, step: int = 0) -> int:
         """Verify every weight now and repair what differs; the blocks repaired."""
         self._next = self.clock() + self.interval_s
-        self.scrubs += 1
         found = self.scrubber.verify()
         if found:
             golden = self.golden()

@@ -45,7 +45,7 @@ def test_every_bit_of_every_width_flips_and_flips_back(dtype: torch.dtype) -> No
     tensor = torch.ones(3, dtype=dtype)
     for bit in bits_of(dtype, BitClass.ANY):
         flip_bit(tensor, 1, bit)
-        assert not torch.equal(tensor, torch.ones(3, dtype=dtype)) or torch.isnan(tensor[1].float())
+        assert not torch.equal(tensor, torch.ones(3, dtype=dtype))  # a NaN equals nothing: that counts too
         flip_bit(tensor, 1, bit)
         assert torch.equal(tensor, torch.ones(3, dtype=dtype))
 

@@ -11,7 +11,6 @@ from flight.seu.block_checksum import (
     BlockMap,
     block_count,
     byte_view,
-    cpu_checksums,
     differing_blocks,
     fletcher_reference,
 )
@@ -23,9 +22,10 @@ BLOCK = 256  # small blocks, so that a small tensor has many
 @settings(max_examples=200, deadline=None)
 def test_any_single_flip_changes_exactly_the_crc_of_its_block(element: int, bit: int) -> None:
     tensor = torch.linspace(-3, 3, 1000)
-    before = cpu_checksums(tensor, BLOCK)
+    blocks = BlockMap({"t": tensor}, BLOCK)
+    before = blocks.checksums()
     flip_bit(tensor, element, bit)
-    assert differing_blocks(before, cpu_checksums(tensor, BLOCK)) == [element * 4 // BLOCK]
+    assert blocks.differing(before, blocks.checksums()) == [("t", element * 4 // BLOCK)]
 
 
 @given(data=st.binary(min_size=1, max_size=2000), position=st.integers(0, 1 << 20), bit=st.integers(0, 7))
@@ -49,8 +49,8 @@ def test_fletcher_sums_see_words_that_trade_places() -> None:
 
 def test_blocks_cover_the_tensor_and_an_empty_one_has_one() -> None:
     assert block_count(0) == 1 and block_count(1, 256) == 1 and block_count(257, 256) == 2
-    assert cpu_checksums(torch.zeros(1000), BLOCK).shape == (16,)
-    assert cpu_checksums(torch.zeros(0), BLOCK).shape == (1,)
+    assert len(BlockMap({"t": torch.zeros(1000)}, BLOCK).checksums().cpu) == 16
+    assert len(BlockMap({"t": torch.zeros(0)}, BLOCK).checksums().cpu) == 1
 
 
 def test_the_checksums_read_the_tensor_in_place() -> None:
@@ -60,7 +60,7 @@ def test_the_checksums_read_the_tensor_in_place() -> None:
 
 def test_a_strided_tensor_is_refused_rather_than_copied() -> None:
     with pytest.raises(ValueError, match="contiguous"):
-        cpu_checksums(torch.zeros(8, 8).t())
+        BlockMap({"t": torch.zeros(8, 8).t()})
 
 
 def test_device_checksums_are_compared_on_the_device() -> None:

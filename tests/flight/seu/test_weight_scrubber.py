@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 import torch
 
 from flight.seu.bitflip import flip_bit
 from flight.seu.weight_scrubber import RepairFailed, WeightScrubber, resident_tensors
+from tests.flight.jobs._tiny import Recorder
 
 
 @dataclass(slots=True)
@@ -37,14 +37,6 @@ def test_resident_tensors_walks_objects_slots_lists_and_modules_once_each() -> N
     assert len(resident_tensors([linear, linear.weight])) == 2  # the same storage once
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, dict[str, Any]]] = []
-
-    def __call__(self, kind: str, fields: dict[str, Any]) -> None:
-        self.seen.append((kind, fields))
-
-
 def test_a_damaged_block_is_repaired_in_place_from_the_golden_copy() -> None:
     live = resident_tensors(model())
     before = {name: t.clone() for name, t in live.items()}
@@ -55,7 +47,7 @@ def test_a_damaged_block_is_repaired_in_place_from_the_golden_copy() -> None:
     flip_bit(live["head"], 5, 0)
     assert scrubber.scrub(step=7) == 2
     assert all(torch.equal(live[n], before[n]) and live[n].data_ptr() == objects[n] for n in live)
-    upsets = [fields for kind, fields in report.seen if kind == "upset"]
+    upsets = report.of("upset")
     assert [(u["target"], u["block"], u["step"]) for u in upsets] == [("layers.1.weight", 1, 7), ("head", 0, 7)]
     assert all(u["action"] == "repaired in place from the golden copy" for u in upsets)
     assert scrubber.stats()["repairs"] == 2 and scrubber.scrub() == 0
@@ -72,11 +64,13 @@ def test_the_schedule_is_kept_and_the_golden_copy_built_only_when_needed() -> No
     live = resident_tensors(model())
     scrubber = WeightScrubber(live, golden, 5.0, clock=lambda: now[0])
     flip_bit(live["head"], 0, 3)
-    assert scrubber.maybe_scrub() == 0 and scrubber.scrubs == 0  # not due yet
+    sealed = scrubber.scrubber.scrubbed_bytes
+    assert scrubber.maybe_scrub() == 0 and scrubber.scrubber.scrubbed_bytes == sealed  # not due yet: not read
     now[0] = 5.0
     assert scrubber.maybe_scrub() == 1 and built == [1]
     now[0] = 6.0
-    assert scrubber.maybe_scrub() == 0 and scrubber.scrubs == 1
+    read = scrubber.scrubber.scrubbed_bytes
+    assert scrubber.maybe_scrub() == 0 and scrubber.scrubber.scrubbed_bytes == read and built == [1]
 
 
 def test_a_golden_copy_that_does_not_restore_the_seal_is_an_error() -> None:
