@@ -160,7 +160,8 @@ def _settle(gs: StationClient, show: _Show, deadline: float) -> None:
                 return
         else:
             clean_since = None
-        if not status["in_contact"] and not announced:
+        # Said from the station's own count: on a loaded machine the outage can be over before this loop starts.
+        if not announced and (not status["in_contact"] or status["counters"].get("station.los", 0) > 0):
             show("ground", "loss of signal: the payload carries on alone (schedule, housekeeping, store)")
             announced = True
         time.sleep(0.5)
