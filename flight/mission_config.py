@@ -12,6 +12,7 @@ to the bench ports around ``base_port`` (the ``hil link`` emulator's layout). Ex
 
     [flight]
     state = "state/flight.db"
+    bench_key_file = "bench-key.json"   # test benches only: opens the keyed fault interface
     [flight.clock]
     source = "scaled"       # real (default) or scaled
     rate = 60.0             # an orbit in about 1.5 minutes
@@ -90,6 +91,9 @@ class FlightSettings:
     jobs_dir: str = "files/jobs"
     job_device: str = ""  # cpu or cuda; empty: cuda when present
     ecc_source: str = "auto"  # nvml, simulated, none; auto: NVML where it finds a GPU, else the simulation
+    # The bench's keyed fault interface (hil seu inject), for tests only: off unless a key file is named.
+    bench_key_file: str = ""
+    faults: str = ""  # where it listens (bind:...); empty: the bench port
     watchdog: float = 10.0  # real seconds the main loop may stall before the process resets
     clock: ClockSettings = ClockSettings()
     responses: tuple[LimitResponse, ...] = ()

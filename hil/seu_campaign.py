@@ -26,6 +26,7 @@ from typing import Any
 
 from flight.atomic_file import write_json_atomic
 from flight.link.errors import ConfigError
+from hil.seu_inject import add_inject_actions
 
 TOLERANCE = 0.05  # the final validation loss may differ from the fault-free run's by at most this
 
@@ -163,11 +164,13 @@ def _mean(values: list[float] | list[int]) -> float:
 
 
 def add_seu_command(commands: argparse._SubParsersAction[Any]) -> None:
-    seu = commands.add_parser("seu", help="inject single-event upsets into a training job and judge the protection",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                              allow_abbrev=False)
+    seu = commands.add_parser("seu", help="inject single-event upsets and judge the protection",
+                              description="Single-event upsets: a campaign of N flips into a training job run "
+                              "here (campaign), or one fault at a time into a running supervisor through its "
+                              "keyed bench interface (inject; keygen writes its key).", allow_abbrev=False)
     actions = seu.add_subparsers(title="actions", dest="action", metavar="ACTION", required=True)
     campaign = actions.add_parser("campaign", help="N flips into a training job run here; a JSON report",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                   allow_abbrev=False)
     defaults = CampaignSpec()
     campaign.add_argument("--flips", type=int, default=defaults.flips, help=f"upsets to inject (default {defaults.flips})")
@@ -182,7 +185,8 @@ def add_seu_command(commands: argparse._SubParsersAction[Any]) -> None:
     campaign.add_argument("--shadow-interval", type=int, default=defaults.shadow_interval,
                           help="steps between host shadows (default 1)")
     campaign.add_argument("--json", type=Path, metavar="FILE", help="also write the summary here")
-    seu.set_defaults(handler=run_seu)
+    campaign.set_defaults(handler=run_seu)
+    add_inject_actions(actions)
 
 
 def run_seu(args: argparse.Namespace) -> int:

@@ -137,6 +137,10 @@ class Trainer:
         policy = Policy(spec.scrub, spec.shadow_interval, spec.guard)
         self.protection = TrainingProtection(self.model, self.optimizer, policy) if world == 1 else None
         self.between_steps: Callable[[Trainer], None] = lambda _trainer: None  # the bench's upsets come here
+        # Young/Daly's interval, when the supervisor advises one: a checkpoint is also due once this
+        # many seconds have passed since the last, however few steps that was.
+        self.checkpoint_period_s: float | None = None
+        self._checkpointed_at = time.monotonic()
 
     # --- checkpoints ------------------------------------------------------------------------------
 
@@ -170,6 +174,7 @@ class Trainer:
 
     def checkpoint(self) -> None:
         """Save the state after ``self.step`` steps, in the background (``train_step`` waits for its copy)."""
+        self._checkpointed_at = time.monotonic()
         if self.saver is not None:
             rng = rng_states()  # now: the next step's dropout would move them
             meta_step = self.step
@@ -183,6 +188,10 @@ class Trainer:
         snapshot.meta["step"] = step  # the copy may run while the next step's passes run; its step is this
         return snapshot
 
+    def _period_over(self) -> bool:
+        period = self.checkpoint_period_s
+        return period is not None and time.monotonic() - self._checkpointed_at >= period
+
     def _redo_checkpoint(self, step: int) -> None:
         """A checkpoint of ``step`` was copied while the upset was in the state: it is not to be trusted.
 
@@ -190,11 +199,14 @@ class Trainer:
         found there may be in the file, under a valid CRC of its own. Drop it; the replay writes it
         again, or, when the rollback went no further back than that step, it is written now.
         """
-        if self.saver is None or self.store is None or step % self.spec.checkpoint_interval:
+        if self.saver is None or self.store is None:
             return
         with contextlib.suppress(CheckpointError):
             self.saver.wait()
-        self.store.path(step).unlink(missing_ok=True)
+        path = self.store.path(step)
+        if not path.exists():
+            return
+        path.unlink()
         if self.step == step:
             self.checkpoint()
 
@@ -341,7 +353,7 @@ class Trainer:
                 self.report("eval", {"step": self.step, **{f"{k}_loss": v for k, v in evaluated.items()}})
                 if self.rank == 0:
                     self.report("sample", {"step": self.step, "text": self.sample()})
-            if self.step % self.spec.checkpoint_interval == 0 or self.step == train.max_iters:
+            if self.step % self.spec.checkpoint_interval == 0 or self.step == train.max_iters or self._period_over():
                 self.checkpoint()
             self.between_steps(self)
         progress.flush()

@@ -83,7 +83,7 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
     trainer = Trainer(spec, TokenData.open(prepared()), device, workdir / "checkpoints", report=link.report,
                       beat=link.pump)
     link.pump()
-    trainer.between_steps = lambda t: _scrub_if_asked(t, link)
+    trainer.between_steps = lambda t: _between_steps(t, link)
     trainer.resume()
     link.send("hello", device=device.describe(), step=trainer.step)
     while True:
@@ -104,9 +104,32 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
               tokens_per_s=result.tokens_per_s, checkpoint=result.checkpoint or "")
 
 
-def _scrub_if_asked(trainer: Any, link: WorkerLink) -> None:
+def _between_steps(trainer: Any, link: WorkerLink) -> None:
+    """Where the supervisor's asks reach the training loop: SCRUB_NOW, the bench's upsets, and the
+    checkpoint interval. An injected flip lands after the step's seal, so the next verify finds it."""
+    from flight.seu.training_state import training_tensors
+
     if _take_scrub_request(link):
         trainer.scrub_now()
+    if link.injections:
+        tensors = trainer.protection.tensors() if trainer.protection is not None else \
+            training_tensors(trainer.model, trainer.optimizer)
+        _take_injections(link, tensors, trainer.step)
+    trainer.checkpoint_period_s = link.checkpoint_period
+
+
+def _take_injections(link: WorkerLink, tensors: dict[str, Any], step: int) -> None:
+    """Flip what the bench asked for, and say where each landed (or why it could not)."""
+    from flight.seu.injection import InjectionRefused, inject
+
+    asked, link.injections = link.injections, []
+    for request in asked:
+        try:
+            flip = inject(tensors, request["target"], request["bits"], request["seed"], request["at"])
+        except InjectionRefused as exc:
+            link.report("inject_refused", {"reason": str(exc)[:200]})
+            continue
+        link.report("injected", {"step": step, "target": flip.tensor, "element": flip.element, "bit": flip.bit})
 
 
 def _take_scrub_request(link: WorkerLink) -> bool:
@@ -121,7 +144,8 @@ def infer(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
 
     device = select(device_name)
     link.send("hello", device=device.describe(), step=0)
-    output = run_inference(settings, workdir, device, link.pump, link.report, lambda: _take_scrub_request(link))
+    output = run_inference(settings, workdir, device, link.pump, link.report, lambda: _take_scrub_request(link),
+                           lambda tensors, token: _take_injections(link, tensors, token) if link.injections else None)
     link.send("output", **output)
     link.send("done", step=len(output["ids"]), loss=float("nan"), val_loss=float("nan"),
               tokens_per_s=output["tokens_per_s"], checkpoint="")

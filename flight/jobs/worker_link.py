@@ -8,6 +8,7 @@ from the loop's thread (a ZMQ socket belongs to one thread).
 
 from __future__ import annotations
 
+import math
 import queue
 import time
 from typing import Any
@@ -33,6 +34,8 @@ class WorkerLink:
         self.pause_requested = False
         self.stop_requested = False
         self.scrub_requested = False
+        self.injections: list[dict[str, Any]] = []  # the bench's upsets, flipped at the next step boundary
+        self.checkpoint_period: float | None = None  # Young/Daly's interval, as the supervisor last advised
 
     def report(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue a message (any thread); it leaves at the next ``pump``."""
@@ -71,7 +74,7 @@ class WorkerLink:
                 pass
         while self.socket.poll(0):
             try:
-                command = unpack_to_worker(self.socket.recv())
+                command, fields = unpack_to_worker(self.socket.recv())
             except WorkerMessageError:
                 continue  # only the supervisor talks to this socket; garbage from it is ignored
             if command == "pause":
@@ -82,6 +85,11 @@ class WorkerLink:
                 self.stop_requested = True
             elif command == "scrub":
                 self.scrub_requested = True  # taken by the job at its next step boundary
+            elif command == "inject":
+                self.injections.append(fields)
+            elif command == "checkpoint_period":
+                seconds = fields["seconds"]
+                self.checkpoint_period = seconds if math.isfinite(seconds) and seconds > 0 else None
 
     def should_stop(self) -> bool:
         """Asked by the training loop before every step."""

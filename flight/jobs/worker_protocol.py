@@ -16,7 +16,8 @@ from flight.link.errors import ZenithError
 
 MAX_MESSAGE = 64 * 1024
 U32 = 1 << 32
-MAX_MEMORY = 1 << 62  # bytes: far beyond any device, and inside SQLite's signed 64-bit integers
+MAX_WIDE = 1 << 62  # far beyond any device's bytes or any nanosecond clock, and inside SQLite's signed integers
+WIDE = ("memory", "scrubbed_bytes", "seq")  # the integers that may pass 32 bits
 F32_MAX = 3.4028234663852886e38  # a sample of text or an inference result; longer output goes as a file
 
 # What a worker sends, and the fields each must carry (with their types).
@@ -37,8 +38,18 @@ FROM_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
     # upset protection (flight/seu): one "upset" per damaged block or guard trip, and running totals
     "upset": {"step": int, "target": str, "block": int, "action": str, "lost_steps": int},
     "protection": {"scrubbed_bytes": int, "detections": int, "rollbacks": int, "lost_steps": int, "repairs": int},
+    # a bench-injected upset (``hil seu inject``), where it landed
+    "injected": {"step": int, "target": str, "element": int, "bit": int},
+    "inject_refused": {"reason": str},
 }
-TO_WORKER = ("pause", "resume", "stop", "scrub")
+# What the supervisor sends. "inject" flips a bit at the next step boundary: ``target`` is a class of
+# tensor (param, optim, any, weights) or one tensor's name, ``bits`` a bit class, ``at`` [] for a
+# random element and bit or [element, bit]. "checkpoint_period" is Young/Daly's interval in seconds.
+TO_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "pause": {}, "resume": {}, "stop": {}, "scrub": {},
+    "inject": {"target": str, "bits": str, "seed": int, "at": list},
+    "checkpoint_period": {"seconds": float},
+}
 
 
 class WorkerMessageError(ZenithError):
@@ -51,38 +62,43 @@ def pack(kind: str, **fields: Any) -> bytes:
 
 def unpack_from_worker(raw: bytes) -> tuple[str, dict[str, Any]]:
     """A worker's message, checked; WorkerMessageError for anything else."""
+    return checked(raw, FROM_WORKER, "message kind")
+
+
+def unpack_to_worker(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """The supervisor's command to a worker, checked the same way."""
+    return checked(raw, TO_WORKER, "command for a worker")
+
+
+def checked(raw: bytes, protocol: dict[str, dict[str, type | tuple[type, ...]]],
+            what: str) -> tuple[str, dict[str, Any]]:
+    """A msgpack map ``{"kind": ..., fields}`` whose kind is in ``protocol`` and whose fields have its
+    types and fit their ranges; only those fields are returned."""
     message = _map(raw)
     kind = message.pop("kind", None)
-    if kind not in FROM_WORKER:
-        raise WorkerMessageError(f"unknown message kind {kind!r}")
-    for name, wanted in FROM_WORKER[kind].items():
+    if kind not in protocol:
+        raise WorkerMessageError(f"unknown {what} {kind!r}")
+    for name, wanted in protocol[kind].items():
         value = message.get(name)
         if wanted is float and isinstance(value, int) and not isinstance(value, bool):
             message[name] = value = float(value)
         if not isinstance(value, wanted) or isinstance(value, bool) and wanted is not bool:
             raise WorkerMessageError(f"{kind}.{name}: {type(value).__name__}, expected {wanted}")
         _check_range(kind, name, value)
-    return kind, {name: message[name] for name in FROM_WORKER[kind]}  # only the protocol's fields go on
+    return kind, {name: message[name] for name in protocol[kind]}  # only the protocol's fields go on
 
 
 def _check_range(kind: str, name: str, value: Any) -> None:
     """Values must fit where they go: u32 steps and ids in events and records, f32 losses, SQLite integers."""
     if isinstance(value, int) and not isinstance(value, bool):
-        high = MAX_MEMORY if name in ("memory", "scrubbed_bytes") else U32
+        high = MAX_WIDE if name in WIDE else U32
         if not 0 <= value < high:
             raise WorkerMessageError(f"{kind}.{name}: {value} out of [0, {high})")
     elif isinstance(value, float) and math.isfinite(value) and abs(value) > F32_MAX:
         raise WorkerMessageError(f"{kind}.{name}: {value} does not fit an f32")  # NaN and inf mean "none"
     elif isinstance(value, list) and not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < U32
                                              for i in value):
-        raise WorkerMessageError(f"{kind}.{name}: not a list of token ids")
-
-
-def unpack_to_worker(raw: bytes) -> str:
-    kind = _map(raw).get("kind")
-    if kind not in TO_WORKER:
-        raise WorkerMessageError(f"unknown command {kind!r} for a worker")
-    return kind
+        raise WorkerMessageError(f"{kind}.{name}: not a list of u32 integers (token ids, an element and a bit)")
 
 
 def _map(raw: bytes) -> dict[str, Any]:

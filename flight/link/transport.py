@@ -117,7 +117,8 @@ class BenchPorts:
 
     base+0 ground→emulator (TC), base+1 emulator→flight (TC), base+2 flight→emulator (TM),
     base+3 emulator→ground (TM); beside the link, base+4 takes managed processes' heartbeats to the
-    supervisor, base+5 is the ground station's operator control and base+6 takes job workers. Two benches side by side just
+    supervisor, base+5 is the ground station's operator control, base+6 takes job workers and base+7 the
+    bench's keyed fault requests (when enabled). Two benches side by side just
     use two base ports, ``SPAN`` apart.
     """
 
@@ -149,3 +150,6 @@ class BenchPorts:
 
     def jobs(self, bind: bool = False) -> Endpoint:
         return Endpoint(self._addr(6), bind)
+
+    def faults(self, bind: bool = False) -> Endpoint:
+        return Endpoint(self._addr(7), bind)

@@ -11,6 +11,7 @@ run first, before anything new is heard.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from typing import TextIO
@@ -22,14 +23,18 @@ from flight.command_line import StopRequest
 from flight.dictionary import Dictionary
 from flight.files.settings import files_settings
 from flight.link.config import build_sdls
+from flight.link.errors import ConfigError
+from flight.link.keys import KeyRing
 from flight.link.transport import FrameReceiver, FrameSender
 from flight.mission_config import MissionFile
 from flight.seu.ecc_source import open_ecc_source
 from flight.supervisor.dispatch import Outcome
+from flight.supervisor.fault_request import KEY_ID, MAX_REQUEST, reply
 from flight.supervisor.health.heartbeat import Watchdog
 from flight.supervisor.state_db import StateDb
 from flight.supervisor.supervisor import Supervisor
 
+log = logging.getLogger(__name__)
 MAX_WAIT = 0.05  # the loop turns at least this often, for the schedule and housekeeping
 BURST = 32  # uplink units taken per turn: a flood on the uplink cannot starve the rest of the loop
 
@@ -43,10 +48,11 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     state_path.parent.mkdir(parents=True, exist_ok=True)
     db = StateDb(state_path)
     files = files_settings(mission)
+    bench_key = KeyRing.load(mission.resolve(settings.bench_key_file)).get(KEY_ID) if settings.bench_key_file else None
     supervisor = Supervisor(link, dictionary, db, settings.clock.build(db), sdls, settings.responses,
                             files=files, files_root=mission.resolve(files.root),
                             jobs_dir=mission.resolve(settings.jobs_dir), job_device=settings.job_device or None,
-                            ecc_source=open_ecc_source(settings.ecc_source))
+                            ecc_source=open_ecc_source(settings.ecc_source), bench_key=bench_key)
     ctx = zmq.Context()
     rx = FrameReceiver(ctx, mission.endpoint(settings.uplink, mission.ports.flight_uplink()), "radio_up")
     tx = FrameSender(ctx, mission.endpoint(settings.downlink, mission.ports.flight_downlink()), "radio_down")
@@ -54,6 +60,11 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     if settings.heartbeats:
         beats = FrameReceiver(ctx, mission.endpoint(settings.heartbeats, mission.ports.heartbeats(True)), "heartbeats")
     supervisor.jobs.bind(ctx, mission.endpoint(settings.jobs, mission.ports.jobs(True)).address)
+    faults = None
+    if bench_key is not None:
+        faults = bind_fault_socket(ctx, mission.endpoint(settings.faults, mission.ports.faults(True)).address)
+        print(f"flight: bench fault interface open at {faults.getsockopt_string(zmq.LAST_ENDPOINT)} (test only)",
+              file=out, flush=True)
     stopping = StopRequest(duration)
 
     def show(outcome: Outcome) -> None:
@@ -82,6 +93,8 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
             if beats is not None:
                 _take_heartbeats(beats, supervisor)
             supervisor.on_job_messages()
+            if faults is not None:
+                _serve_faults(faults, supervisor)
             for outcome in supervisor.tick():
                 show(outcome)
             now = time.monotonic()
@@ -98,12 +111,37 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
         watchdog.stop()
         supervisor.jobs.close()
         print(json.dumps({"counters": supervisor.counters()}), file=out, flush=True)
-        for socket in (rx, tx, beats):
+        for socket in (rx, tx, beats, faults):
             if socket is not None:
                 socket.close()
         ctx.term()
         db.close()
     return 0
+
+
+def bind_fault_socket(ctx: zmq.Context, address: str) -> zmq.Socket:
+    socket = ctx.socket(zmq.REP)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST)  # bigger is dropped by ZMQ, before it is read
+    try:
+        socket.bind(address)
+    except zmq.ZMQError as exc:
+        socket.close(0)
+        raise ConfigError(f"cannot bind the bench fault socket {address}: {exc}") from None
+    return socket
+
+
+def _serve_faults(socket: zmq.Socket, supervisor: Supervisor) -> None:
+    """At most one request a turn: the bench waits for each reply, so there is never a queue."""
+    if socket.poll(0):
+        raw = socket.recv()
+        try:
+            answer = supervisor.on_fault_request(raw)
+        except Exception:  # a bug on odd input: the bench hears so, and the supervisor goes on
+            supervisor.faults.counters.inc("rejected")
+            log.exception("a bench fault request could not be handled")
+            answer = reply(False, "failed", "the supervisor could not carry it out; see its log")
+        socket.send(answer)
 
 
 def _take_heartbeats(beats: FrameReceiver, supervisor: Supervisor) -> None:

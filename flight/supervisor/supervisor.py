@@ -35,6 +35,7 @@ from flight.supervisor.health.limits import LimitChecker, LimitResponse
 from flight.supervisor.health.modes import Mode, Modes
 from flight.supervisor.health.restarts import RestartRecord
 from flight.supervisor.journal import Journal
+from flight.supervisor.services.bench_faults import BenchFaults
 from flight.supervisor.services.ecc import EccMonitor
 from flight.supervisor.services.events import EventReporter
 from flight.supervisor.services.functions import FunctionManagement
@@ -64,7 +65,8 @@ class Supervisor:
                  responses: tuple[LimitResponse, ...] = (), monotonic: Callable[[], float] = time.monotonic,
                  files: FilesSettings | None = None, files_root: Path | None = None,
                  jobs_dir: Path | None = None, job_device: str | None = None,
-                 job_launcher: Callable[..., Any] | None = None, ecc_source: EccSource | None = None) -> None:
+                 job_launcher: Callable[..., Any] | None = None, ecc_source: EccSource | None = None,
+                 bench_key: bytes | None = None) -> None:
         self.dictionary = dictionary
         self.db = db
         self.clock = clock
@@ -102,6 +104,7 @@ class Supervisor:
                                allowed=lambda: self.modes.mode is Mode.NOMINAL)
         self.modes.on_safe(lambda reason: self.jobs.suspend_all(f"safe mode: {reason}"))
         self.ecc = EccMonitor(db, self.events, ecc_source, monotonic, self.jobs.kill_workers)
+        self.faults = BenchFaults(db, self.events, self.jobs, ecc_source, bench_key)  # test-only; keyed
         self.files = OnboardFiles(files or FilesSettings(), files_root or db.path.parent / "files", db, self.events,
                                   dictionary.mission.apids["cfdp"], self.mux, self.unit)
         self.dispatcher.reload = [params.load, self.events.load, self.modes.load, self.power.load,
@@ -257,6 +260,11 @@ class Supervisor:
                 for identity, raw in messages:
                     self._job_message(identity, raw)
 
+    def on_fault_request(self, raw: bytes) -> bytes:
+        """A request of the bench's keyed fault interface, in a unit of its own; the reply."""
+        with self.unit():
+            return self.faults.handle(raw)
+
     def _job_message(self, identity: bytes, raw: bytes) -> None:
         """One worker message in a savepoint: whatever a worker sends, it can never take the supervisor down."""
         try:
@@ -341,7 +349,7 @@ class Supervisor:
                 "modes": self.modes.counters, "limits": self.limits.counters, "heartbeats": self.heartbeats.counters,
                 "restarts": self.restarts.counters, "test": self.test.counters,
                 "functions": self.functions.counters, "files": self.files.counters,
-                "jobs": self.jobs.counters, "ecc": self.ecc.counters}
+                "jobs": self.jobs.counters, "ecc": self.ecc.counters, "faults": self.faults.counters}
         sets.update({f"farm.{vcid}": farm.counters for vcid, farm in receiver.farms.items()})
         if receiver.sdls is not None:
             sets["sdls"] = receiver.sdls.counters

@@ -65,6 +65,7 @@ class Worker:
     done: bool = False
     latest: dict[str, Any] = field(default_factory=dict)
     started: float = 0.0  # monotonic, when launched: its share of the jobs' exposure to upsets
+    advised_period: float | None = None  # the checkpoint interval last sent to it, seconds
 
     def device_kind(self) -> str:
         """The job.device enum label of what the worker said it runs on."""
@@ -253,12 +254,20 @@ class JobManager:
 
     # --- the worker processes ---------------------------------------------------------------------
 
-    def _tell(self, worker: Worker, command: str) -> None:
+    def _tell(self, worker: Worker, command: str, **fields: Any) -> bool:
         if self.socket is not None:
             try:
-                self.socket.send_multipart([f"{worker.job}:{worker.attempt}".encode(), pack(command)], zmq.NOBLOCK)
+                self.socket.send_multipart([f"{worker.job}:{worker.attempt}".encode(), pack(command, **fields)],
+                                           zmq.NOBLOCK)
+                return True
             except zmq.ZMQError:
                 self.counters.inc("control_unsent")  # not connected yet: the heartbeat timeout still guards
+        return False
+
+    def tell_running(self, job: int, command: str, **fields: Any) -> bool:
+        """Send a command to job ``job``'s worker if it is running; whether it went."""
+        worker = self.workers.get(job)
+        return worker is not None and self._state(job) == "RUNNING" and self._tell(worker, command, **fields)
 
     def _stop(self, worker: Worker) -> None:
         if worker.stop_deadline is None:
@@ -319,6 +328,7 @@ class JobManager:
             self.db.conn.execute("UPDATE jobs SET step = ? WHERE id = ?", (fields["step"], job))
             self.events.raise_event("JOB_STARTED", job=job, attempt=worker.attempt, device=worker.device,
                                     step=fields["step"])
+            self._advise_checkpoints(worker)
         elif kind in ("progress", "eval"):
             worker.latest.update(fields)
             self._output(PROGRESS, {"job": job, "kind": kind, **fields})
@@ -334,6 +344,7 @@ class JobManager:
         elif kind == "checkpoint":
             self.counters.inc("checkpoints")
             self._checkpoint_cost_s = fields["write_s"]
+            self._advise_checkpoints(worker)
         elif kind == "checkpoint_failed":
             self.counters.inc("checkpoint_failures")
         elif kind == "checkpoint_rejected":
@@ -343,6 +354,14 @@ class JobManager:
             self.counters.inc("upsets")
             self.events.raise_event("SEU_DETECTED", job=job, step=fields["step"], target=fields["target"][:96],
                                     block=fields["block"], action=fields["action"][:96])
+            self._advise_checkpoints(worker)
+        elif kind == "injected":
+            self.counters.inc("injections")
+            self.events.raise_event("SEU_INJECTED", job=job, step=fields["step"], target=fields["target"][:96],
+                                    element=fields["element"], bit=fields["bit"])
+        elif kind == "inject_refused":
+            self.counters.inc("injections_refused")
+            self.events.raise_event("SEU_INJECTION_REFUSED", job=job, reason=fields["reason"][:150])
         elif kind == "protection":
             worker.latest.update({f"seu.{name}": value for name, value in fields.items()})
         elif kind == "paused":
@@ -492,6 +511,17 @@ class JobManager:
                                              self.parameter("seu.mtbf_floor"), self.parameter("seu.checkpoint_interval"))
         return {"seu.checkpoint_cost_s": self._checkpoint_cost_s, "seu.mtbf_s": mtbf,
                 "seu.checkpoint_interval_s": interval}
+
+    def _advise_checkpoints(self, worker: Worker) -> None:
+        """Tell a worker Young/Daly's interval when it moved by a tenth or more since it was last told:
+        the job then checkpoints at least that often (and at least every checkpoint_interval steps)."""
+        interval = self._checkpoint_interval()["seu.checkpoint_interval_s"]
+        if interval <= 0:
+            return  # no write measured yet
+        last = worker.advised_period
+        moved = last is None or abs(interval - last) >= 0.1 * last
+        if moved and self._tell(worker, "checkpoint_period", seconds=interval):
+            worker.advised_period = interval
 
     def close(self, grace: float = 5.0) -> None:
         """A deliberate supervisor stop: workers are told to checkpoint and stop, then killed."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import io
 import pickle
+import random
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,26 @@ def test_a_flipped_bit_in_the_metadata_is_caught() -> None:
     data[digit] ^= 0x01  # "3" becomes "2"
     with pytest.raises(CheckpointError):
         assert decode(bytes(data)).step == 2
+
+
+def test_every_sampled_single_bit_flip_anywhere_in_the_file_is_refused() -> None:
+    """What ``hil seu inject checkpoint`` does to a generation on disk: a bit anywhere, header or data,
+    and the file no longer loads (the CRCs guard the data and the metadata; the layout guards the rest)."""
+    data = valid()
+    rng = random.Random(5)
+    header = header_length(data)
+    places = [rng.randrange(header) for _ in range(1500)] + [rng.randrange(header, len(data)) for _ in range(500)]
+    missed = []
+    for offset in places:
+        bit = rng.randrange(8)
+        damaged = bytearray(data)
+        damaged[offset] ^= 1 << bit
+        try:
+            decode(bytes(damaged))
+        except CheckpointError:
+            continue
+        missed.append((offset, bit, data[offset:offset + 1]))
+    assert missed == []
 
 
 @pytest.mark.parametrize("cut", [0, 4, 8, 100, -1, -500])

@@ -109,6 +109,26 @@ def test_a_damaged_newest_checkpoint_is_reported_and_the_one_before_used(tiny_co
     assert CheckpointStore(tmp_path).latest()[0].step == 20  # type: ignore[union-attr]  # rewritten, verified
 
 
+def test_an_advised_checkpoint_period_makes_a_checkpoint_due_however_few_steps_passed(
+        tiny_config: str, data: TokenData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Young/Daly's interval from the supervisor: at least that often in seconds, as well as every
+    checkpoint_interval steps. Each step here takes 10 s by the trainer's clock."""
+    now = [0.0]
+    monkeypatch.setattr("flight.jobs.trainer.time.monotonic", lambda: now[0])
+    report = Recorder()
+    trainer = Trainer(tiny_spec(max_iters=12, checkpoint_interval=100, keep=20), data, CPU, tmp_path, report=report)
+    trainer.between_steps = lambda t: now.__setitem__(0, now[0] + 10.0)
+    trainer.checkpoint_period_s = 25.0
+    trainer.run()
+    # The clock moves after each step's checks: step 4 is the first to see 30 s (≥ 25) gone; and the end.
+    assert [c["step"] for c in report.of("checkpoint")] == [4, 7, 10, 12]
+    report.events.clear()
+    trainer.checkpoint_period_s = None
+    trainer.train_config = replace(trainer.train_config, max_iters=20)
+    trainer.run()
+    assert [c["step"] for c in report.of("checkpoint")] == [20]  # only the steps (and the end) without it
+
+
 def test_a_checkpoint_of_another_config_is_refused(tiny_config: str, data: TokenData, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(CONFIGS, "tiny2", TINY)

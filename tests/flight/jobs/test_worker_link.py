@@ -165,6 +165,23 @@ def test_pause_resume_and_stop_from_the_supervisor_set_the_flags(link: WorkerLin
     assert link.should_stop() and not link.pause_requested
 
 
+def test_injections_queue_and_the_checkpoint_period_is_kept(link: WorkerLink, supervisor: Supervisor,
+                                                              clock: FakeTime) -> None:
+    connected(link, supervisor)
+    first = {"target": "param", "bits": "exponent", "seed": 1, "at": []}
+    second = {"target": "optim.x.exp_avg", "bits": "any", "seed": 0, "at": [3, 7]}
+    supervisor.tell(pack("inject", **first))
+    supervisor.tell(pack("inject", **second))
+    supervisor.tell(pack("checkpoint_period", seconds=42.5))
+    pump_until(link, lambda: link.checkpoint_period is not None)
+    assert link.injections == [first, second] and link.checkpoint_period == 42.5
+    for nonsense in (float("nan"), -1.0, 0.0, float("inf")):  # none of these is an interval
+        supervisor.tell(pack("checkpoint_period", seconds=nonsense))
+        pump_until(link, lambda: link.checkpoint_period is None)
+        supervisor.tell(pack("checkpoint_period", seconds=42.5))
+        pump_until(link, lambda: link.checkpoint_period == 42.5)
+
+
 def test_garbage_from_the_socket_is_ignored(link: WorkerLink, supervisor: Supervisor, clock: FakeTime) -> None:
     connected(link, supervisor)
     for raw in (b"", b"\xc1", msgpack.packb(["stop"]), pack("hello", device="cpu", step=1), pack("STOP"),

@@ -2,8 +2,8 @@
 
 The supervisor reads what a worker sends as untrusted input (``unpack_from_worker``), so anything that is
 not one of FROM_WORKER's kinds with its fields of the right types (a bool is not an int; an int passes
-for a float) is refused with WorkerMessageError and nothing else; the worker reads only the three
-commands of TO_WORKER (``unpack_to_worker``).
+for a float) is refused with WorkerMessageError and nothing else; the worker reads only the commands
+of TO_WORKER (``unpack_to_worker``), checked the same way.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ WRONG: dict[type | tuple[type, ...], list[Any]] = {
 }
 
 
-def example(kind: str) -> dict[str, Any]:
-    return {name: EXAMPLE[wanted] for name, wanted in FROM_WORKER[kind].items()}
+def example(kind: str, protocol: dict[str, dict[str, Any]] = FROM_WORKER) -> dict[str, Any]:
+    return {name: EXAMPLE[wanted] for name, wanted in protocol[kind].items()}
 
 
 @pytest.mark.parametrize("kind", list(FROM_WORKER))
@@ -174,7 +174,23 @@ def test_maps_of_arbitrary_values_are_read_checked_or_refused(kind: str, fields:
 
 @pytest.mark.parametrize("command", TO_WORKER)
 def test_each_command_to_a_worker_round_trips(command: str) -> None:
-    assert unpack_to_worker(pack(command)) == command
+    fields = example(command, TO_WORKER)
+    assert unpack_to_worker(pack(command, **fields)) == (command, fields)
+
+
+@pytest.mark.parametrize(("kind", "name"), [(kind, name) for kind, spec in TO_WORKER.items() for name in spec])
+def test_a_command_field_of_the_wrong_type_is_refused_naming_it(kind: str, name: str) -> None:
+    for wrong in WRONG[TO_WORKER[kind][name]]:
+        with pytest.raises(WorkerMessageError, match=f"{kind}.{name}"):
+            unpack_to_worker(pack(kind, **{**example(kind, TO_WORKER), name: wrong}))
+
+
+def test_an_injection_takes_a_list_of_u32_only() -> None:
+    fields = {"target": "param", "bits": "any", "seed": 1}
+    assert unpack_to_worker(pack("inject", **fields, at=[2**32 - 1, 31]))[1]["at"] == [2**32 - 1, 31]
+    for at in ([-1, 3], [2**32, 1], [1.5, 2], [True, 1]):
+        with pytest.raises(WorkerMessageError, match="inject.at"):
+            unpack_to_worker(pack("inject", **fields, at=at))
 
 
 @pytest.mark.parametrize("raw", [pack("hello", device="cpu", step=0), pack("heartbeat"), pack("PAUSE"),

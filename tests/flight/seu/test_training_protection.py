@@ -134,6 +134,56 @@ def test_a_checkpoint_copied_while_the_upset_was_in_memory_is_written_again(data
         assert all(torch.equal(clean.tensors[n], hit.tensors[n]) for n in clean.tensors)
 
 
+class BenchLink:
+    """What the worker's between-steps hook reads of its WorkerLink: the supervisor's asks, and reports."""
+
+    def __init__(self, at: int, request: dict[str, Any]) -> None:
+        self.at, self.request = at, request
+        self.injections: list[dict[str, Any]] = []
+        self.scrub_requested = False
+        self.checkpoint_period: float | None = 30.0
+        self.reports = Recorder()
+
+    def report(self, kind: str, fields: dict[str, Any]) -> None:
+        self.reports(kind, fields)
+
+
+@pytest.mark.parametrize("target", ["param", "optim", "param.wte.weight", "optim.wte.weight.exp_avg"])
+def test_a_bench_injection_through_the_worker_lands_where_it_says_and_is_rolled_back(
+        data: TokenData, undisturbed: TrainResult, target: str) -> None:
+    """``hil seu inject flip``'s path in the worker: the flip is made between steps, reported, then found."""
+    from flight.jobs.worker import _between_steps
+
+    link = BenchLink(12, {"target": target, "bits": "exponent", "seed": 3, "at": []})
+
+    def hook(trainer: Trainer) -> None:
+        if trainer.step == link.at and not link.reports.of("injected"):
+            link.injections.append(link.request)
+        _between_steps(trainer, link)  # type: ignore[arg-type]
+        assert trainer.checkpoint_period_s == 30.0  # the supervisor's Young/Daly advice reaches the trainer
+
+    result, reports = run(data, hook, shadow_interval=5)
+    [injected] = link.reports.of("injected")
+    assert injected["step"] == 12 and (target in ("param", "optim") and injected["target"].startswith(target + ".")
+                                       or injected["target"] == target)
+    [upset] = reports.of("upset")
+    assert upset["target"] == injected["target"] and upset["step"] == 12
+    assert upset["block"] == injected["element"] * 4 // (64 * 1024)  # float32 state
+    assert result.losses == undisturbed.losses
+
+
+def test_a_bench_injection_the_job_cannot_make_is_refused_and_reported(data: TokenData) -> None:
+    from flight.jobs.worker import _between_steps
+
+    link = BenchLink(3, {"target": "param.nowhere", "bits": "any", "seed": 3, "at": []})
+    link.injections.append(link.request)
+    trainer = Trainer(tiny_spec(max_iters=3), data, CPU)
+    _between_steps(trainer, link)  # type: ignore[arg-type]
+    assert link.injections == [] and link.reports.of("injected") == []
+    assert link.reports.of("inject_refused") == [
+        {"reason": "target 'param.nowhere': no such tensor or class in this job (classes: any, param, optim, weights)"}]
+
+
 def test_protection_off_lets_a_flip_through(data: TokenData, undisturbed: TrainResult) -> None:
     """The control: without the scrubber, the same upset changes the run (so the tests above can fail)."""
     upset = FlipOnce(12, "param.", BitClass.EXPONENT)

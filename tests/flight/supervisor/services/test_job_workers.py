@@ -1,4 +1,5 @@
-"""The job manager with real worker processes: a NanoGPT job trains, is SIGKILLed, and resumes exactly.
+"""The job manager with real worker processes: a NanoGPT job trains, takes the bench's upsets, is SIGKILLed,
+and resumes exactly.
 
 These start real workers (``python -m flight.jobs.worker``, torch, the real Shakespeare data) and
 drive the supervisor's loop by hand, so they take tens of seconds.
@@ -14,20 +15,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import zmq
 
 from flight.jobs.shakespeare import prepared
+from flight.supervisor.fault_request import seal
 from tests.flight.supervisor._harness import Harness, events, records
 
 SETTINGS = {"config": "shakespeare_cpu", "max_iters": 24, "log_interval": 1, "checkpoint_interval": 8}
+BENCH_KEY = bytes(range(32))
 DEADLINE = 240.0  # seconds: a loaded 2-core machine trains these 24 steps in well under a minute
 
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Harness]:
     prepared()  # the workers would fetch the corpus themselves; once, before the clock starts, is kinder
-    harness = Harness(tmp_path / "state.db")
+    harness = Harness(tmp_path / "state.db", bench_key=BENCH_KEY)
     harness.supervisor.jobs.bind(zmq.Context.instance(), "tcp://127.0.0.1:*")
     yield harness
     harness.supervisor.jobs.close(grace=1.0)
@@ -71,30 +75,56 @@ def start(harness: Harness, settings: dict[str, Any]) -> int:
     return harness.db.conn.execute("SELECT MAX(id) FROM jobs").fetchone()[0]
 
 
-def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_with_the_same_losses(live: Harness) -> None:
+def bench_fault(harness: Harness, kind: str, **fields: Any) -> dict[str, Any]:
+    """A request of ``hil seu inject``, as the supervisor's fault socket hands it over."""
+    return msgpack.unpackb(harness.supervisor.on_fault_request(seal(BENCH_KEY, kind, time.time_ns(), **fields)))
+
+
+def test_a_worker_with_upsets_and_a_corrupted_checkpoint_killed_mid_training_resumes_with_the_same_losses(
+        live: Harness) -> None:
+    """The bench flips an exponent bit of the running job's parameters (found, rolled back), then a bit
+    of its newest checkpoint file, then SIGKILLs it: the new worker refuses that generation, resumes
+    from the one before, and every loss of the job is still the undisturbed run's."""
     flight = Flight(live)
     reference = start(live, SETTINGS)
     flight.until(lambda: flight.state(reference) == "COMPLETED", "the uninterrupted job")
     assert sorted(flight.losses[reference]) == list(range(1, 25))
 
-    written = live.counter("jobs.checkpoints")  # the reference job's
     killed = start(live, SETTINGS)
-    # Past step 12, and its step-8 checkpoint on disk: the save is written in the background, and on a
-    # loaded machine it can still be writing when step 12 is reported.
-    flight.until(lambda: max(flight.losses.get(killed, {0: 0}), default=0) >= 12
-                 and live.counter("jobs.checkpoints") > written, "step 12 and a checkpoint of the second job")
+    flight.until(lambda: max(flight.losses.get(killed, {0: 0}), default=0) >= 4, "step 4 of the second job")
+    flip = bench_fault(live, "flip", job=killed, target="param", bits="exponent", seed=2, at=[])
+    assert flip["ok"], flip
+    flight.until(lambda: any(e[0] == "SEU_DETECTED" for e in flight.events), "the flip to be found")
+    # Two generations on disk, with the worker frozen, so that none is written (or dropped: one copied
+    # while the flip was in memory is deleted) between the damage and the kill.
+    generations = live.supervisor.jobs.job_dir(killed) / "checkpoints"
     worker = live.supervisor.jobs.workers[killed]
+    while True:
+        flight.until(lambda: len(list(generations.glob("step-*.safetensors"))) >= 2,
+                     "two checkpoints of the second job")
+        os.kill(worker.process.popen.pid, signal.SIGSTOP)
+        if len(list(generations.glob("step-*.safetensors"))) >= 2:
+            break
+        os.kill(worker.process.popen.pid, signal.SIGCONT)
+    damage = bench_fault(live, "checkpoint", job=killed, seed=11)
+    assert damage["ok"], damage
     os.kill(worker.process.popen.pid, signal.SIGKILL)
     before = dict(flight.losses[killed])
     flight.until(lambda: flight.state(killed) == "COMPLETED", "the resumed job")
 
+    [injected, detected] = [e[1] for e in flight.events if e[0] in ("SEU_INJECTED", "SEU_DETECTED")][:2]
+    assert injected["target"].startswith("param.") and detected["target"] == injected["target"]
+    assert detected["step"] == injected["step"] and detected["action"].startswith("rolled back")
+    [corrupted] = [e[1] for e in flight.events if e[0] == "SEU_INJECTED" and e[1]["target"].startswith("checkpoint")]
+    [refused] = [e[1] for e in flight.events if e[0] == "JOB_CHECKPOINT_REJECTED"]
+    assert corrupted["target"] == f"checkpoint {refused['path']}"
     lost = [e for e in flight.events if e[0] == "JOB_WORKER_LOST"]
     assert lost == [("JOB_WORKER_LOST", {"job": killed, "reason": f"exit code {-signal.SIGKILL}", "retry": 1,
                                           "retries": 3})]
     started = [e[1] for e in flight.events if e[0] == "JOB_STARTED" and e[1]["job"] == killed]
     assert [s["attempt"] for s in started] == [1, 2]
     resumed_at = started[1]["step"]
-    assert resumed_at in (8, 16) and resumed_at <= max(before)  # its last checkpoint, not step 0
+    assert 0 < resumed_at < corrupted["step"] <= max(before)  # the generation before the damaged one
     # Every step after the restart took the batch and the state it had the first time: the same loss, exactly.
     assert flight.losses[killed] == flight.losses[reference]
     assert all(before[step] == flight.losses[reference][step] for step in before)

@@ -92,6 +92,8 @@ class Bench:
     harness: Harness
     launched: list[FakeProcess]
     told: list[tuple[int, int, str]] = field(default_factory=list)  # (job, attempt, command)
+    advised: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (job, fields): checkpoint periods
+    injections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (job, fields)
 
     @property
     def jobs(self) -> JobManager:
@@ -155,14 +157,25 @@ def bench(make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch)
         return launched[-1]
 
     made = Bench(make_harness(job_launcher=launch), launched)
+    watch_tells(made, monkeypatch)
+    return made
+
+
+def watch_tells(made: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the job manager tells workers goes into ``made``'s lists (and to a socket, where one is bound)."""
     real_tell = JobManager._tell
 
-    def tell(self: JobManager, worker: Worker, command: str) -> None:
-        made.told.append((worker.job, worker.attempt, command))
-        real_tell(self, worker, command)  # sent only where a test bound the socket
+    def tell(self: JobManager, worker: Worker, command: str, **fields: Any) -> bool:
+        if command == "checkpoint_period":
+            made.advised.append((worker.job, fields))
+        elif command == "inject":
+            made.injections.append((worker.job, fields))
+        else:
+            made.told.append((worker.job, worker.attempt, command))
+        real_tell(self, worker, command, **fields)  # sent only where a test bound the socket
+        return True
 
     monkeypatch.setattr(JobManager, "_tell", tell)
-    return made
 
 
 def outcome_of(bench: Bench, name: str, job: int) -> tuple[FailureCode | None, list[Verdict]]:
@@ -351,7 +364,8 @@ def test_every_job_housekeeping_channel_of_the_dictionary_is_fed(bench: Bench) -
     gauges_while_running = {"job.id", "job.state", "job.step", "job.loss", "job.val_loss", "job.tokens_per_s",
                             "job.lr", "job.memory_mb", "job.device", "job.attempt", "jobs.queued"}
     counters = {"jobs.started", "jobs.completed", "jobs.failed", "jobs.aborted", "jobs.worker_lost",
-                "jobs.bad_messages", "jobs.checkpoints", "jobs.outputs", "jobs.checkpoint_failures", "jobs.upsets"}
+                "jobs.bad_messages", "jobs.checkpoints", "jobs.outputs", "jobs.checkpoint_failures", "jobs.upsets",
+                "jobs.injections", "jobs.injections_refused"}
     dictionary = {c.name for c in DICTIONARY.telemetry if c.name.startswith(("job.", "jobs."))}
     assert gauges_while_running | counters == dictionary  # a new channel must be fed here too
     assert {c.name for c in DICTIONARY.report(JOBS_SID).channels} == dictionary  # all in the JOBS report
@@ -363,6 +377,8 @@ def test_every_job_housekeeping_channel_of_the_dictionary_is_fed(bench: Bench) -
     bench.say(worker, "checkpoint", step=120, path="ckpt-120", write_s=0.5)
     bench.say(worker, "checkpoint_failed", reason="OSError: disk full")
     bench.say(worker, "upset", **UPSET)
+    bench.say(worker, "injected", **INJECTED)
+    bench.say(worker, "inject_refused", reason="no such tensor")
     bench.deliver(worker.identity, b"\xc1")
     report = bench.hk()
     enums = {c.name for c in DICTIONARY.telemetry if c.type.name == "enum"}
@@ -507,7 +523,7 @@ def test_pause_and_resume_go_to_the_worker_over_the_real_socket(bench: Bench) ->
 
         def worker_hears() -> str:
             assert dealer.poll(2000), "nothing was sent to the worker"
-            return unpack_to_worker(dealer.recv())
+            return unpack_to_worker(dealer.recv())[0]
 
         worker_says("hello", "RUNNING", device="cpu", step=0)
         bench.harness.downlink()
@@ -933,6 +949,7 @@ def test_nothing_starts_in_safe_mode_even_with_a_job_in_the_queue(bench: Bench) 
 
 UPSET = {"step": 412, "target": "optim.blocks.0.attn.proj.weight.exp_avg_sq", "block": 3,
          "action": "rolled back to step 400 (shadow)", "lost_steps": 12}
+INJECTED = {"step": 37, "target": "param.blocks.1.mlp.fc.weight", "element": 4099, "bit": 30}
 PROTECTION = {"scrubbed_bytes": 3 * 2**20, "detections": 2, "rollbacks": 1, "lost_steps": 12, "repairs": 0}
 
 
@@ -947,7 +964,7 @@ def test_an_upset_raises_an_event_naming_the_tensor_block_and_action(bench: Benc
 
 def test_the_protection_totals_feed_the_seu_housekeeping_report(bench: Bench) -> None:
     channels = {c.name for c in DICTIONARY.report(SEU_SID).channels}
-    assert channels == {c.name for c in DICTIONARY.telemetry if c.name.startswith(("seu.", "ecc."))}
+    assert channels == {c.name for c in DICTIONARY.telemetry if c.name.startswith(("seu.", "ecc.", "faults."))}
     worker = bench.running()
     bench.harness.downlink()
     bench.tick(2.0)
@@ -974,6 +991,42 @@ def test_the_young_daly_interval_comes_from_the_measured_cost_and_the_upsets_see
     assert values["seu.mtbf_s"] == 600.0  # 300 s by the count, but never below seu.mtbf_floor
     bench.harness.ok("PARAM_SET", {"name": "seu.checkpoint_interval", "value": 120.0})
     assert bench.harness.supervisor.sample()["seu.checkpoint_interval_s"] == 120.0
+
+
+def test_the_running_job_is_told_the_young_daly_interval_when_it_moves_by_a_tenth(bench: Bench) -> None:
+    worker = bench.running()
+    assert bench.advised == []  # nothing measured yet: the job keeps to its checkpoint_interval steps
+    bench.say(worker, "checkpoint", step=100, path="ckpt-100", write_s=2.0)
+    bench.tick(3000.0)
+    bench.say(worker, "checkpoint", step=200, path="ckpt-200", write_s=2.0)
+    first = math.sqrt(2 * 2.0 * 600.0)  # advised at the first write: MTBF at its floor, exposure still ~0
+    second = math.sqrt(2 * 2.0 * 3000.0)
+    assert [(job, f["seconds"]) for job, f in bench.advised] == [(1, pytest.approx(first)), (1, pytest.approx(second))]
+    bench.say(worker, "checkpoint", step=300, path="ckpt-300", write_s=2.1)  # within a tenth: not said again
+    assert len(bench.advised) == 2
+    for _ in range(5):
+        bench.say(worker, "upset", **UPSET)  # the MTBF falls to 600 s: checkpoint more often
+    assert bench.advised[-1] == (1, {"seconds": pytest.approx(math.sqrt(2 * 2.1 * 600.0))})
+    bench.harness.ok("PARAM_SET", {"name": "seu.checkpoint_interval", "value": 45.0})
+    bench.say(worker, "checkpoint", step=400, path="ckpt-400", write_s=2.1)
+    assert bench.advised[-1] == (1, {"seconds": 45.0})  # the operator's override goes to the job too
+
+
+def test_a_bench_injection_reaches_only_a_running_job_and_its_landing_raises_an_event(bench: Bench) -> None:
+    jobs = bench.harness.supervisor.jobs
+    fields = {"target": "param", "bits": "exponent", "seed": 3, "at": []}
+    assert not jobs.tell_running(1, "inject", **fields)  # no such job
+    worker = bench.running()
+    bench.start()  # job 2 waits in the queue
+    assert not jobs.tell_running(2, "inject", **fields) and bench.injections == []
+    assert jobs.tell_running(1, "inject", **fields) and bench.injections == [(1, fields)]
+    bench.harness.downlink()
+    bench.say(worker, "injected", **INJECTED)
+    bench.say(worker, "inject_refused", reason="target 'param.nope': no such tensor or class in this job")
+    assert [e for e in events(bench.harness.downlink()) if e[0].startswith("SEU_INJECT")] == [
+        ("SEU_INJECTED", {"job": 1, **INJECTED}),
+        ("SEU_INJECTION_REFUSED", {"job": 1, "reason": "target 'param.nope': no such tensor or class in this job"})]
+    assert bench.harness.counter("jobs.injections") == 1 and bench.harness.counter("jobs.injections_refused") == 1
 
 
 def test_scrub_now_tells_the_running_job_and_fails_with_none_running(bench: Bench) -> None:
