@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench import codec, cop1_goodput, gemma_decode, seu, supervisor, training
+from bench import codec, cop1_goodput, gemma_decode, power, seu, supervisor, training
 from bench.harness import Record, print_table, save
 
 BENCHMARKS = {"codec": codec.run, "cop1": cop1_goodput.run, "supervisor": supervisor.run, "training": training.run,
-              "gemma": gemma_decode.run, "seu": seu.run}
+              "gemma": gemma_decode.run, "seu": seu.run, "power": power.run}
 RESULTS = Path(__file__).with_name("results.json")
 
 

@@ -1,1 +1,1 @@
-"""Payload power: the mode the payload runs in (the governor that sets it comes with the bus simulator)."""
+"""Payload power: the mode the payload runs in, the simulated GPU's power model, and the governor's plan."""

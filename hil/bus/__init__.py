@@ -1,0 +1,1 @@
+"""The spacecraft bus simulator."""
