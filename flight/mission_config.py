@@ -94,6 +94,8 @@ class FlightSettings:
     # The bench's keyed fault interface (hil seu inject), for tests only: off unless a key file is named.
     bench_key_file: str = ""
     faults: str = ""  # where it listens (bind:...); empty: the bench port
+    bus_state: str = ""  # where the bus's state comes from (connect:...); empty: the bench port
+    bus_draw: str = ""  # where the payload's draw goes (connect:...); empty: the bench port
     watchdog: float = 10.0  # real seconds the main loop may stall before the process resets
     clock: ClockSettings = ClockSettings()
     responses: tuple[LimitResponse, ...] = ()
@@ -136,8 +138,9 @@ def load_mission(path: str | Path | None) -> MissionFile:
         raise ConfigError(f"{unknown[0]}: unknown key (known: {', '.join(SECTIONS)})")
     base = doc.get("base_port", DEFAULT_BASE_PORT)
     host = doc.get("host", "127.0.0.1")
-    if isinstance(base, bool) or not isinstance(base, int) or not 1 <= base <= 65535 - 7:
-        raise ConfigError(f"base_port: {base!r} is not a port number (1..65528)")
+    top = 65536 - BenchPorts.SPAN
+    if isinstance(base, bool) or not isinstance(base, int) or not 1 <= base <= top:
+        raise ConfigError(f"base_port: {base!r} is not a port number (1..{top})")
     if not isinstance(host, str):
         raise ConfigError("host: expected a string")
     link = from_table(LinkConfig, doc.get("link", {}), "link")

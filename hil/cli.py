@@ -19,6 +19,7 @@ from flight.command_line import run_subcommand
 from flight.link.config import read_toml
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
+from hil.bus.process import add_bus_command
 from hil.demo import add_demo_command
 from hil.link.emulator import EmulatorConfig, LinkEndpoints, serve
 from hil.link.faults import FaultConfig, fault_settings, parse_setting
@@ -166,7 +167,7 @@ def run_link(args: argparse.Namespace) -> int:
 # ---- the command table: each module adds its subcommand (add_<name>_command / run_<name>).
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
-    add_link_command, add_stack_command, add_demo_command, add_seu_command)
+    add_link_command, add_stack_command, add_demo_command, add_seu_command, add_bus_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from flight.link.errors import ConfigError
+from flight.link.transport import BenchPorts
 
 LOWEST = 20000
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -29,7 +30,7 @@ def _free(port: int, host: str) -> bool:
     return True
 
 
-def free_base_port(count: int = 8, host: str = "127.0.0.1", attempts: int = 200) -> int:
+def free_base_port(count: int = BenchPorts.SPAN, host: str = "127.0.0.1", attempts: int = 200) -> int:
     """A base port such that ``count`` consecutive ports are free right now."""
     rng = random.Random()
     # Below the ephemeral range: a port free now could otherwise become the local end of some

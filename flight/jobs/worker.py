@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,14 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
     trainer = Trainer(spec, TokenData.open(prepared()), device, workdir / "checkpoints", report=link.report,
                       beat=link.pump)
     link.pump()
-    trainer.between_steps = lambda t: _between_steps(t, link)
+    last = [time.monotonic()]
+
+    def between(t: Any) -> None:
+        _between_steps(t, link)
+        link.throttle(time.monotonic() - last[0])  # the governor's duty cycle: a pause after each step
+        last[0] = time.monotonic()
+
+    trainer.between_steps = between
     trainer.resume()
     link.send("hello", device=device.describe(), step=trainer.step)
     while True:

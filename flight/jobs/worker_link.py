@@ -36,6 +36,7 @@ class WorkerLink:
         self.scrub_requested = False
         self.injections: list[dict[str, Any]] = []  # the bench's upsets, flipped at the next step boundary
         self.checkpoint_period: float | None = None  # Young/Daly's interval, as the supervisor last advised
+        self.duty = 1.0  # the share of the time the job may compute (the power governor's duty cycle)
 
     def report(self, kind: str, fields: dict[str, Any]) -> None:
         """Queue a message (any thread); it leaves at the next ``pump``."""
@@ -87,6 +88,9 @@ class WorkerLink:
                 self.scrub_requested = True  # taken by the job at its next step boundary
             elif command == "inject":
                 self.injections.append(fields)
+            elif command == "duty":
+                duty = fields["duty"]
+                self.duty = min(1.0, max(0.05, duty)) if math.isfinite(duty) else 1.0
             elif command == "checkpoint_period":
                 seconds = fields["seconds"]
                 self.checkpoint_period = seconds if math.isfinite(seconds) and seconds > 0 else None
@@ -95,6 +99,15 @@ class WorkerLink:
         """Asked by the training loop before every step."""
         self.pump()
         return self.pause_requested or self.stop_requested
+
+    def throttle(self, busy_s: float) -> None:
+        """After ``busy_s`` of work, pause as long as the duty cycle asks (beating meanwhile)."""
+        if self.duty >= 1.0:
+            return
+        until = time.monotonic() + busy_s * (1.0 - self.duty) / self.duty
+        while not (self.stop_requested or self.pause_requested) and time.monotonic() < until:
+            self.pump()
+            time.sleep(min(0.05, max(0.0, until - time.monotonic())))
 
     def wait_while_paused(self) -> None:
         """Block, still beating, until resumed or told to stop."""

@@ -7,21 +7,17 @@ dropped, never trusted. No torch here: the supervisor imports this module.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import msgpack
+from flight.message_schema import MessageError, Protocol, checked, pack
 
-from flight.link.errors import ZenithError
+__all__ = ["FROM_WORKER", "MAX_MESSAGE", "TO_WORKER", "WorkerMessageError", "pack", "unpack_from_worker",
+           "unpack_to_worker"]
 
-MAX_MESSAGE = 64 * 1024
-U32 = 1 << 32
-MAX_WIDE = 1 << 62  # far beyond any device's bytes or any nanosecond clock, and inside SQLite's signed integers
-WIDE = ("memory", "scrubbed_bytes", "seq")  # the integers that may pass 32 bits
-F32_MAX = 3.4028234663852886e38  # a sample of text or an inference result; longer output goes as a file
+MAX_MESSAGE = 64 * 1024  # a sample of text or an inference result; longer output goes as a file
 
 # What a worker sends, and the fields each must carry (with their types).
-FROM_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
+FROM_WORKER: Protocol = {
     "hello": {"device": str, "step": int},
     "heartbeat": {},
     "progress": {"step": int, "loss": float, "tokens_per_s": float, "lr": float, "memory": int},
@@ -45,69 +41,23 @@ FROM_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
 # What the supervisor sends. "inject" flips a bit at the next step boundary: ``target`` is a class of
 # tensor (param, optim, any, weights) or one tensor's name, ``bits`` a bit class, ``at`` [] for a
 # random element and bit or [element, bit]. "checkpoint_period" is Young/Daly's interval in seconds.
-TO_WORKER: dict[str, dict[str, type | tuple[type, ...]]] = {
+TO_WORKER: Protocol = {
     "pause": {}, "resume": {}, "stop": {}, "scrub": {},
     "inject": {"target": str, "bits": str, "seed": int, "at": list},
     "checkpoint_period": {"seconds": float},
+    "duty": {"duty": float},  # the power governor's duty cycle: the job pauses between steps for the rest
 }
 
 
-class WorkerMessageError(ZenithError):
+class WorkerMessageError(MessageError):
     """A worker message that is not what the protocol says."""
-
-
-def pack(kind: str, **fields: Any) -> bytes:
-    return msgpack.packb({"kind": kind, **fields}, use_bin_type=True)
 
 
 def unpack_from_worker(raw: bytes) -> tuple[str, dict[str, Any]]:
     """A worker's message, checked; WorkerMessageError for anything else."""
-    return checked(raw, FROM_WORKER, "message kind")
+    return checked(raw, FROM_WORKER, "message kind", MAX_MESSAGE, WorkerMessageError)
 
 
 def unpack_to_worker(raw: bytes) -> tuple[str, dict[str, Any]]:
     """The supervisor's command to a worker, checked the same way."""
-    return checked(raw, TO_WORKER, "command for a worker")
-
-
-def checked(raw: bytes, protocol: dict[str, dict[str, type | tuple[type, ...]]],
-            what: str) -> tuple[str, dict[str, Any]]:
-    """A msgpack map ``{"kind": ..., fields}`` whose kind is in ``protocol`` and whose fields have its
-    types and fit their ranges; only those fields are returned."""
-    message = _map(raw)
-    kind = message.pop("kind", None)
-    if kind not in protocol:
-        raise WorkerMessageError(f"unknown {what} {kind!r}")
-    for name, wanted in protocol[kind].items():
-        value = message.get(name)
-        if wanted is float and isinstance(value, int) and not isinstance(value, bool):
-            message[name] = value = float(value)
-        if not isinstance(value, wanted) or isinstance(value, bool) and wanted is not bool:
-            raise WorkerMessageError(f"{kind}.{name}: {type(value).__name__}, expected {wanted}")
-        _check_range(kind, name, value)
-    return kind, {name: message[name] for name in protocol[kind]}  # only the protocol's fields go on
-
-
-def _check_range(kind: str, name: str, value: Any) -> None:
-    """Values must fit where they go: u32 steps and ids in events and records, f32 losses, SQLite integers."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        high = MAX_WIDE if name in WIDE else U32
-        if not 0 <= value < high:
-            raise WorkerMessageError(f"{kind}.{name}: {value} out of [0, {high})")
-    elif isinstance(value, float) and math.isfinite(value) and abs(value) > F32_MAX:
-        raise WorkerMessageError(f"{kind}.{name}: {value} does not fit an f32")  # NaN and inf mean "none"
-    elif isinstance(value, list) and not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < U32
-                                             for i in value):
-        raise WorkerMessageError(f"{kind}.{name}: not a list of u32 integers (token ids, an element and a bit)")
-
-
-def _map(raw: bytes) -> dict[str, Any]:
-    if len(raw) > MAX_MESSAGE:
-        raise WorkerMessageError(f"{len(raw)} octets, at most {MAX_MESSAGE}")
-    try:
-        message = msgpack.unpackb(raw, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types on garbage
-        raise WorkerMessageError(f"not msgpack: {type(exc).__name__}") from None
-    if not isinstance(message, dict) or not all(isinstance(k, str) for k in message):
-        raise WorkerMessageError("not a map with string keys")
-    return message
+    return checked(raw, TO_WORKER, "command for a worker", MAX_MESSAGE, WorkerMessageError)

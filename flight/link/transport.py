@@ -117,12 +117,13 @@ class BenchPorts:
 
     base+0 ground→emulator (TC), base+1 emulator→flight (TC), base+2 flight→emulator (TM),
     base+3 emulator→ground (TM); beside the link, base+4 takes managed processes' heartbeats to the
-    supervisor, base+5 is the ground station's operator control, base+6 takes job workers and base+7 the
-    bench's keyed fault requests (when enabled). Two benches side by side just
+    supervisor, base+5 is the ground station's operator control, base+6 takes job workers, base+7 the
+    bench's keyed fault requests (when enabled), base+8 carries the bus simulator's state to the
+    supervisor and base+9 the payload's power draw back to it. Two benches side by side just
     use two base ports, ``SPAN`` apart.
     """
 
-    SPAN = 8
+    SPAN = 10
 
     base: int = 5550
     host: str = "127.0.0.1"
@@ -153,3 +154,9 @@ class BenchPorts:
 
     def faults(self, bind: bool = False) -> Endpoint:
         return Endpoint(self._addr(7), bind)
+
+    def bus_state(self, bind: bool = False) -> Endpoint:
+        return Endpoint(self._addr(8), bind)
+
+    def bus_draw(self, bind: bool = False) -> Endpoint:
+        return Endpoint(self._addr(9), bind)

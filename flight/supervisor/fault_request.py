@@ -21,14 +21,14 @@ import msgpack
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 
-from flight.jobs.worker_protocol import WorkerMessageError, checked
 from flight.link.errors import ZenithError
+from flight.message_schema import MessageError, Protocol, checked
 
 KEY_ID = "bench"  # the key's name in its key file (the SDLS key file's format)
 MAX_REQUEST = 4096
 BIT_CLASSES = ("any", "sign", "exponent", "mantissa")  # flight.seu.bitflip.BitClass's values (torch-free)
 
-FAULTS: dict[str, dict[str, type | tuple[type, ...]]] = {
+FAULTS: Protocol = {
     # errors the simulated GPU counts (xid 0: none)
     "ecc": {"seq": int, "corrected": int, "uncorrected": int, "xid": int},
     # one bit of a running job's memory: target param, optim, weights, any or a tensor's name;
@@ -86,8 +86,8 @@ def open_request(key: bytes, raw: bytes, last_seq: int) -> FaultRequest:
     except InvalidSignature:
         raise FaultRequestError("unauthenticated", "the MAC does not match the bench key") from None
     try:
-        kind, fields = checked(body, FAULTS, "fault kind")
-    except WorkerMessageError as exc:
+        kind, fields = checked(body, FAULTS, "fault kind", MAX_REQUEST)
+    except MessageError as exc:
         raise FaultRequestError("invalid", str(exc)) from None
     seq = fields.pop("seq")
     if seq <= last_seq:

@@ -10,6 +10,7 @@ run first, before anything new is heard.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -60,6 +61,8 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     if settings.heartbeats:
         beats = FrameReceiver(ctx, mission.endpoint(settings.heartbeats, mission.ports.heartbeats(True)), "heartbeats")
     supervisor.jobs.bind(ctx, mission.endpoint(settings.jobs, mission.ports.jobs(True)).address)
+    bus_in, draw_out = connect_bus(ctx, mission.endpoint(settings.bus_state, mission.ports.bus_state()).address,
+                                   mission.endpoint(settings.bus_draw, mission.ports.bus_draw()).address)
     faults = None
     if bench_key is not None:
         faults = bind_fault_socket(ctx, mission.endpoint(settings.faults, mission.ports.faults(True)).address)
@@ -95,8 +98,14 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
             supervisor.on_job_messages()
             if faults is not None:
                 _serve_faults(faults, supervisor)
+            while bus_in.poll(0):
+                supervisor.governor.on_bus_message(bus_in.recv())
             for outcome in supervisor.tick():
                 show(outcome)
+            draw = supervisor.governor.take_draw()
+            if draw is not None:
+                with contextlib.suppress(zmq.Again):  # no bus listening: the draw is news to no one
+                    draw_out.send(draw, zmq.NOBLOCK)
             now = time.monotonic()
             # Data goes down at the downlink's rate; with nothing to send, a frame now and then keeps
             # the CLCW fresh; and one right after an uplink burst tells FOP-1 at once what arrived.
@@ -111,12 +120,32 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
         watchdog.stop()
         supervisor.jobs.close()
         print(json.dumps({"counters": supervisor.counters()}), file=out, flush=True)
-        for socket in (rx, tx, beats, faults):
+        for socket in (rx, tx, beats, faults, bus_in, draw_out):
             if socket is not None:
                 socket.close()
         ctx.term()
         db.close()
     return 0
+
+
+def connect_bus(ctx: zmq.Context, state: str, draw: str) -> tuple[zmq.Socket, zmq.Socket]:
+    """The payload's side of the bus interface: its state in (SUB), the payload's draw out (PUSH)."""
+    bus_in = ctx.socket(zmq.SUB)
+    bus_in.setsockopt(zmq.SUBSCRIBE, b"")
+    bus_in.setsockopt(zmq.MAXMSGSIZE, 4096)
+    bus_in.setsockopt(zmq.RCVHWM, 100)
+    draw_out = ctx.socket(zmq.PUSH)
+    draw_out.setsockopt(zmq.SNDHWM, 10)
+    for socket in (bus_in, draw_out):
+        socket.setsockopt(zmq.LINGER, 0)
+    try:
+        bus_in.connect(state)
+        draw_out.connect(draw)
+    except zmq.ZMQError as exc:
+        for socket in (bus_in, draw_out):
+            socket.close(0)
+        raise ConfigError(f"cannot connect to the bus at {state} / {draw}: {exc}") from None
+    return bus_in, draw_out
 
 
 def bind_fault_socket(ctx: zmq.Context, address: str) -> zmq.Socket:

@@ -42,6 +42,7 @@ from flight.supervisor.services.functions import FunctionManagement
 from flight.supervisor.services.housekeeping import Housekeeping
 from flight.supervisor.services.jobs import JobManager, default_launcher
 from flight.supervisor.services.parameters import Parameters
+from flight.supervisor.services.power import PowerService
 from flight.supervisor.services.schedule import Schedule
 from flight.supervisor.services.storage import PLAYBACK_VC, OnboardStore, Playback
 from flight.supervisor.services.test_service import TestService
@@ -101,7 +102,9 @@ class Supervisor:
         self.test = TestService(self.telemetry, self.events)
         self.jobs = JobManager(db, self.telemetry, self.events, self.apid, jobs_dir or db.path.parent / "jobs",
                                params.get, monotonic, job_device, job_launcher or default_launcher,
-                               allowed=lambda: self.modes.mode is Mode.NOMINAL)
+                               allowed=lambda: self.modes.mode is Mode.NOMINAL and not self.governor.suspended)
+        self.governor = PowerService(self.events, self.jobs, self.power, params.get, params.set, monotonic,
+                                     safe_mode=lambda: self.modes.mode is not Mode.NOMINAL)
         self.modes.on_safe(lambda reason: self.jobs.suspend_all(f"safe mode: {reason}"))
         self.ecc = EccMonitor(db, self.events, ecc_source, monotonic, self.jobs.kill_workers)
         self.faults = BenchFaults(db, self.events, self.jobs, ecc_source, bench_key)  # test-only; keyed
@@ -246,6 +249,9 @@ class Supervisor:
         if self.ecc.due():  # before the jobs' tick, which finds the workers it killed lost at once
             with self.unit():
                 self.ecc.tick()
+        if self.governor.due():  # before the jobs' tick: a suspension stops the start of the next job
+            with self.unit():
+                self.governor.tick()
         if self.jobs.due():
             with self.unit():
                 self.jobs.tick()
@@ -332,6 +338,7 @@ class Supervisor:
             "clock.time": now, "clock.rate": self.clock.rate,
         })
         values.update(self.jobs.current())
+        values.update(self.governor.sample())
         values.update(self.ecc.sample())
         values.update(self.files.sample())
         return values
@@ -349,7 +356,8 @@ class Supervisor:
                 "modes": self.modes.counters, "limits": self.limits.counters, "heartbeats": self.heartbeats.counters,
                 "restarts": self.restarts.counters, "test": self.test.counters,
                 "functions": self.functions.counters, "files": self.files.counters,
-                "jobs": self.jobs.counters, "ecc": self.ecc.counters, "faults": self.faults.counters}
+                "jobs": self.jobs.counters, "ecc": self.ecc.counters, "faults": self.faults.counters,
+                "power": self.governor.counters}
         sets.update({f"farm.{vcid}": farm.counters for vcid, farm in receiver.farms.items()})
         if receiver.sdls is not None:
             sets["sdls"] = receiver.sdls.counters
@@ -380,6 +388,7 @@ class Supervisor:
         f.add("SAFE_MODE_EXIT", self._exit_safe)
         f.add("RESTARTS_CLEAR", self._clear_restarts)
         self.jobs.register(f)
+        self.governor.register(f)
         d.register("STORE_PLAYBACK_TIME", lambda ctx: self._play(
             ctx, self.store.ids_in_time(ctx.arguments["start"], ctx.arguments["end"])))
         d.register("STORE_PLAYBACK_SEQ", lambda ctx: self._play(ctx, self.store.ids_in_sequence(

@@ -48,11 +48,25 @@ class BusSimulator:
         self.t = start
         self.eps = Eps(self.settings.eps)
         self.thermal = ThermalModel(self.settings.thermal)
-        # Far enough past the end that the last step still sees the eclipse after it.
-        self.eclipses: list[EclipseWindow] = eclipses(orbit, start, start + duration_s + 2 * orbit.period_s)
-        self.end = start + duration_s + 2 * orbit.period_s
+        self.duration_s = duration_s
+        self.eclipses: list[EclipseWindow] = []
+        self.end = start
+        self._extend()
         self._heater_w = 0.0
         self._fraction, self._distance_au = self._light(start)
+
+    def _extend(self) -> None:
+        """Find the eclipses of the next ``duration_s``, and far enough past it that the last step still
+        sees the eclipse after it (a bus that runs on extends again as it goes)."""
+        start, end = self.end, max(self.end, self.t) + self.duration_s + 2 * self.orbit.period_s
+        self.eclipses = [e for e in self.eclipses if e.exit > self.t]
+        found = eclipses(self.orbit, start, end)
+        if self.eclipses and found and found[0].entry <= self.eclipses[-1].exit:  # one cut at the old end
+            found[0] = EclipseWindow(self.eclipses[-1].entry, found[0].exit, self.eclipses[-1].umbra_entry,
+                                     found[0].umbra_exit)
+            self.eclipses.pop()
+        self.eclipses += found
+        self.end = end
 
     def _light(self, t: float) -> tuple[float, float]:
         sun = sun_position_km(t)
@@ -87,6 +101,8 @@ class BusSimulator:
         got = step.payload_w
         self._heater_w = self.thermal.step(seconds, got, self._fraction, self._distance_au)
         self.t += seconds
+        if self.t + 2 * self.orbit.period_s > self.end:
+            self._extend()
         self._fraction, self._distance_au = self._light(self.t)
         return BusSample(self.t, self._fraction, self.eps.soc, step.array_w, got, self._heater_w, self.thermal.gpu_c,
                          self.thermal.radiator_c, step.shed)

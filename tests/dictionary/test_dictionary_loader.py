@@ -105,9 +105,10 @@ def test_param_set_takes_a_scalar(zd: Dictionary) -> None:
 
 def test_shipped_housekeeping_structures(zd: Dictionary) -> None:
     assert [(h.sid, h.name, h.interval, h.enabled) for h in zd.housekeeping] == [
-        (1, "CORE", 2.0, True), (2, "LINK", 10.0, True), (3, "JOBS", 2.0, True), (4, "SEU", 2.0, True)]
+        (1, "CORE", 2.0, True), (2, "LINK", 10.0, True), (3, "JOBS", 2.0, True), (4, "SEU", 2.0, True),
+        (5, "POWER", 2.0, True)]
     assert zd.report(1) is zd.housekeeping[0] and zd.report(2) is zd.housekeeping[1]
-    assert zd.report(0) is None and zd.report(5) is None
+    assert zd.report(0) is None and zd.report(6) is None
     for entry, report in zip(SHIPPED["housekeeping"], zd.housekeeping, strict=True):
         assert [c.name for c in report.channels] == entry["channels"]  # dictionary order is wire order
         assert all(c == zd.channel(c.name) for c in report.channels)

@@ -283,6 +283,25 @@ class JobManager:
             if job in self.workers:
                 self._stop(self.workers[job])
 
+    def resume_suspended(self, prefix: str) -> list[int]:
+        """Inside a unit: the jobs suspended for a reason starting ``prefix`` queue again; each new worker
+        resumes from its checkpoint. Jobs suspended for another reason (safe mode) stay as they are."""
+        rows = self.db.conn.execute("SELECT id FROM jobs WHERE state = 'SUSPENDED' AND reason LIKE ? ORDER BY id",
+                                    (prefix.replace("%", "") + "%",)).fetchall()
+        for (job,) in rows:
+            self._set(job, "QUEUED")
+            self.events.raise_event("JOB_RESUMED", job=job)
+        return [job for (job,) in rows]
+
+    def active_jobs(self) -> int:
+        """Jobs queued, starting, running or paused: what a suspension would stop."""
+        return self.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN "
+                                    "('QUEUED', 'STARTING', 'RUNNING', 'PAUSED')").fetchone()[0]
+
+    def running_job(self) -> int | None:
+        row = self.db.conn.execute("SELECT id FROM jobs WHERE state = 'RUNNING' LIMIT 1").fetchone()
+        return row[0] if row else None
+
     def kill_workers(self, reason: str) -> list[int]:
         """A device fault: every worker is killed at once (no checkpoint: its memory is not to be trusted).
         The next tick finds them lost, and their jobs restart from their last good checkpoints."""

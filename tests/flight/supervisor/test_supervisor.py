@@ -155,8 +155,8 @@ def test_every_state_survives_a_restart(secure: Harness) -> None:
     assert r.parameters.get("events.flood_limit") == 5
     assert r.schedule.activities() == schedule and schedule[0][3] == activity
     assert r.events.disabled == {TEST_EVENT}
-    assert (r.housekeeping.enabled, r.housekeeping.interval) == ({1: True, 2: False, 3: True, 4: True},
-                                                                 {1: 7.0, 2: 10.0, 3: 2.0, 4: 2.0})
+    assert (r.housekeeping.enabled, r.housekeeping.interval) == ({1: True, 2: False, 3: True, 4: True, 5: True},
+                                                                 {1: 7.0, 2: 10.0, 3: 2.0, 4: 2.0, 5: 2.0})
     assert (r.modes.mode, r.power.mode) == (Mode.SAFE, PowerMode.OFF)
 
     not_run(secure, replay)  # the anti-replay value survived

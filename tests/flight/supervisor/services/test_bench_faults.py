@@ -29,7 +29,7 @@ from hil.seu_inject import FaultClient, NoReply
 from tests.flight.jobs.test_checkpoint import valid
 
 from .._harness import Harness, events, hk_reports
-from .test_jobs import Bench, FakeProcess, watch_tells
+from .test_jobs import Bench, make_bench
 
 KEY = bytes(range(32))
 SEU_SID = 4
@@ -56,14 +56,7 @@ def gpu() -> SimulatedEcc:
 
 @pytest.fixture
 def faults(make_harness: Callable[..., Harness], gpu: SimulatedEcc, monkeypatch: pytest.MonkeyPatch) -> Faults:
-    launched: list[FakeProcess] = []
-
-    def launch(*args: Any) -> FakeProcess:
-        launched.append(FakeProcess(*args))
-        return launched[-1]
-
-    made = Faults(make_harness(job_launcher=launch, ecc_source=gpu, bench_key=KEY), launched)
-    watch_tells(made, monkeypatch)
+    made: Faults = make_bench(make_harness, monkeypatch, Faults, ecc_source=gpu, bench_key=KEY)
     return made
 
 

@@ -12,7 +12,7 @@ from flight.seu.ecc_source import COUNTS, EccReading, SimulatedEcc, grown, open_
 from flight.supervisor.services.ecc import ECC_KEY, POLL_PERIOD
 
 from .._harness import Harness, events, hk_reports
-from .test_jobs import Bench, FakeProcess
+from .test_jobs import Bench, make_bench
 
 DICTIONARY = load_dictionary()
 SEU_SID = 4
@@ -25,13 +25,8 @@ def gpu() -> SimulatedEcc:
 
 @pytest.fixture
 def bench(make_harness: Callable[..., Harness], gpu: SimulatedEcc) -> Bench:
-    launched: list[FakeProcess] = []
-
-    def launch(*args: Any) -> FakeProcess:
-        launched.append(FakeProcess(*args))
-        return launched[-1]
-
-    return Bench(make_harness(job_launcher=launch, ecc_source=gpu), launched)
+    made: Bench = make_bench(make_harness, None, ecc_source=gpu)
+    return made
 
 
 def poll(bench: Bench) -> list[tuple[str, dict[str, Any]]]:

@@ -25,7 +25,7 @@ def test_reports_go_down_at_each_structure_interval(harness: Harness) -> None:
     assert run_for(harness, 0) == {CORE_SID: 1, LINK_SID: 1}
     assert run_for(harness, 1) == {CORE_SID: 0, LINK_SID: 0}
     assert run_for(harness, 19) == {CORE_SID: 10, LINK_SID: 2}  # at 2, 4 ... 20 s and at 10, 20 s
-    assert harness.counter("hk.reports") == 14 + 2 * 11  # and JOBS (sid 3) and SEU (4), every 2 s like CORE
+    assert harness.counter("hk.reports") == 14 + 3 * 11  # and JOBS (sid 3), SEU (4) and POWER (5), every 2 s like CORE
 
 
 def test_after_a_stall_a_report_goes_down_once_not_once_per_missed_interval(harness: Harness) -> None:

@@ -150,14 +150,21 @@ class Bench:
 
 @pytest.fixture
 def bench(make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch) -> Bench:
+    return make_bench(make_harness, monkeypatch)
+
+
+def make_bench(make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch | None, kind: type[Bench] = Bench,
+               **harness: Any) -> Any:
+    """A supervisor whose job workers are fakes (and, with ``monkeypatch``, whose words to them are kept)."""
     launched: list[FakeProcess] = []
 
     def launch(*args: Any) -> FakeProcess:
         launched.append(FakeProcess(*args))
         return launched[-1]
 
-    made = Bench(make_harness(job_launcher=launch), launched)
-    watch_tells(made, monkeypatch)
+    made = kind(make_harness(job_launcher=launch, **harness), launched)
+    if monkeypatch is not None:
+        watch_tells(made, monkeypatch)
     return made
 
 

@@ -1,0 +1,173 @@
+"""The power governor in the supervisor: the bus's state in, the payload's settings and draw out.
+
+Every second (real time) the governor plans with the newest bus state (:mod:`flight.power.governor`)
+in the power mode the operator chose, and the supervisor carries the plan out:
+
+- **run**: jobs that power suspended are queued again (each resumes from its checkpoint), and the
+  running job is told its duty cycle (a pause between steps). The cap goes to the GPU through NVML
+  only where the configuration allows it; elsewhere it sets the simulated GPU's draw;
+- **suspend** or **off**: every job is checkpointed and stopped (``SUSPENDED``, "power: ..."), with
+  a POWER_SUSPENDED event saying why; nothing new starts until the plan runs again.
+
+The payload's draw goes back to the bus after each tick: the simulated GPU's at the chosen cap and
+duty while a job runs, its suspended draw otherwise. Once a bus has been heard, ``power.bus_timeout``
+seconds without its state leave the governor unable to plan, and it suspends: a blind payload must
+not drain the battery. A payload that never heard a bus runs its jobs unmanaged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from flight.counters import Counters
+from flight.power.bus_message import BusMessageError, BusReport, pack_draw, unpack_state
+from flight.power.governor import Action, Decision, Governor, Limits, Setting, payload_w
+from flight.power.gpu_model import GpuPowerModel
+from flight.power.mode import PowerMode, PowerState
+from flight.supervisor.dispatch import CommandContext, CommandFailed
+from flight.supervisor.services.events import EventReporter
+from flight.supervisor.services.functions import FunctionManagement
+from flight.supervisor.services.jobs import JobManager
+
+TICK_PERIOD = 1.0  # real seconds between plans
+REASON = "power: "  # how the jobs this service suspended are told from those safe mode suspended
+
+
+class PowerService:
+    def __init__(self, events: EventReporter, jobs: JobManager, power: PowerState, parameter: Callable[[str], Any],
+                 set_parameter: Callable[[str, Any], Any], monotonic: Callable[[], float] = time.monotonic,
+                 gpu: GpuPowerModel | None = None, safe_mode: Callable[[], bool] = lambda: False) -> None:
+        self.events = events
+        self.jobs = jobs
+        self.power = power
+        self.parameter = parameter
+        self.set_parameter = set_parameter
+        self.monotonic = monotonic
+        self.gpu = gpu or GpuPowerModel()
+        self.safe_mode = safe_mode  # the supervisor's safe mode: the payload is off whatever the plan says
+        self.governor = Governor(gpu=self.gpu)
+        self.counters = Counters("power")
+        self.report: BusReport | None = None
+        self.heard_at = 0.0
+        self.decision: Decision | None = None
+        self.setting = Setting(Action.SUSPEND)
+        self.suspended = False  # jobs are held suspended by this service
+        self._next = 0.0
+        self._draw_due = False
+
+    def register(self, functions: FunctionManagement) -> None:
+        functions.add("SET_POWER_MODE", self._set_mode)
+        functions.add("SET_POWER_CAP", self._set_cap)
+
+    # --- commands ---------------------------------------------------------------------------------
+
+    def _set_mode(self, ctx: CommandContext) -> None:
+        mode = PowerMode[ctx.arguments["mode"]]
+        if self.safe_mode() and mode is not PowerMode.OFF:
+            raise CommandFailed("safe mode holds the payload OFF: leave safe mode first", "mode")
+        self.power.set(mode)
+        self.events.raise_event("POWER_MODE_CHANGED", mode=mode.name, reason="by command")
+        self._next = 0.0  # plan at once in the new mode
+
+    def _set_cap(self, ctx: CommandContext) -> None:
+        # Through the parameter, so that it is kept across restarts and PARAM_GET shows it.
+        self.set_parameter("power.cap_ceiling_w", ctx.arguments["cap_w"])
+        self._next = 0.0
+
+    # --- the bus ----------------------------------------------------------------------------------
+
+    def on_bus_message(self, raw: bytes) -> None:
+        """One bus state (outside a unit: it only replaces the one held, and counts)."""
+        try:
+            self.report = unpack_state(raw)
+        except BusMessageError:
+            self.counters.inc("bad_bus_messages")
+            return
+        self.heard_at = self.monotonic()
+        self.counters.inc("bus_messages")
+
+    def due(self) -> bool:
+        """Once a bus has been heard: a payload with no bus interface (a bench without ``hil bus``) runs
+        its jobs unmanaged, as it did before the governor."""
+        return self.report is not None and self.monotonic() >= self._next
+
+    def tick(self) -> None:
+        """Inside a unit: plan with the newest bus state, and carry the plan out."""
+        self._next = self.monotonic() + TICK_PERIOD
+        self._draw_due = True
+        if self.report is None or self.monotonic() - self.heard_at > self.parameter("power.bus_timeout"):
+            self._hold(f"no bus state for {self.parameter('power.bus_timeout'):g} s: the governor cannot plan")
+            return
+        self.governor.limits = self._limits()
+        was_safe = self.governor.safe
+        mode = PowerMode.OFF if self.safe_mode() else self.power.mode
+        decision = self.governor.decide(self.report.state, mode)
+        self.decision = decision
+        if self.governor.safe != was_safe:
+            self.events.raise_event("POWER_SAFE", state="entered" if self.governor.safe else "left",
+                                    reason=decision.reason[:150] if self.governor.safe else "battery and GPU recovered")
+        if decision.now.action is Action.RUN:
+            self._run(decision.now)
+        else:
+            self._hold(decision.reason)
+
+    def _limits(self) -> Limits:
+        return replace(self.governor.limits, soc_floor=self.parameter("power.soc_floor"),
+                       temp_limit_c=self.parameter("power.temp_limit_c"),
+                       cap_ceiling_w=self.parameter("power.cap_ceiling_w"))
+
+    def _run(self, setting: Setting) -> None:
+        if self.suspended:
+            resumed = self.jobs.resume_suspended(REASON)
+            self.suspended = False
+            self.counters.inc("resumptions")
+            self.events.raise_event("POWER_RESUMED", jobs=len(resumed), reason="the plan runs the job again")
+        if setting != self.setting:
+            job = self.jobs.running_job()
+            if job is not None:
+                self.jobs.tell_running(job, "duty", duty=setting.duty)
+        self.setting = setting
+
+    def _hold(self, reason: str) -> None:
+        self.setting = Setting(Action.OFF if self.safe_mode() or self.governor.safe else Action.SUSPEND)
+        if self.suspended or self.jobs.active_jobs() == 0:
+            return
+        count = self.jobs.active_jobs()
+        self.jobs.suspend_all(REASON + reason)
+        self.suspended = True
+        self.counters.inc("suspensions")
+        self.events.raise_event("POWER_SUSPENDED", jobs=count, reason=reason[:150])
+
+    # --- what goes back to the bus, and into housekeeping --------------------------------------------
+
+    def take_draw(self) -> bytes | None:
+        """The draw report for the bus, once after each tick (None between ticks)."""
+        if not self._draw_due:
+            return None
+        self._draw_due = False
+        running = self.setting.action is Action.RUN and self.jobs.running_job() is not None
+        return pack_draw(self.draw_w(), self.setting.cap_w if running else 0.0,
+                         self.setting.duty if running else 0.0, running)
+
+    def draw_w(self) -> float:
+        """What the payload draws now: the simulated GPU at the chosen setting while a job runs."""
+        if self.setting.action is Action.RUN and self.jobs.running_job() is not None:
+            return payload_w(self.setting, self.gpu)
+        return payload_w(Setting(self.setting.action if self.setting.action is Action.OFF else Action.SUSPEND),
+                         self.gpu)
+
+    def sample(self) -> dict[str, Any]:
+        state = self.report.state if self.report is not None else None
+        running = self.setting.action is Action.RUN
+        return {
+            "power.action": self.setting.action.name if self.report is not None else "NONE",
+            "power.draw_w": self.draw_w(), "power.cap_w": self.setting.cap_w if running else 0.0,
+            "power.duty": self.setting.duty if running else 0.0,
+            "power.soc": state.soc if state else 0.0, "power.gpu_temp_c": state.gpu_temp_c if state else 0.0,
+            "power.array_w": state.array_w if state else 0.0, "power.in_eclipse": bool(state and state.in_eclipse),
+            "power.eclipse_in_s": state.eclipse_entry_s if state else 0.0,
+            "power.margin_wh": self.decision.margin_wh if self.decision is not None else 0.0,
+        }

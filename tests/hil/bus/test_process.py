@@ -1,0 +1,53 @@
+"""``hil bus`` as the supervisor sees it: states on base+8, draws heard on base+9, garbage counted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import zmq
+
+from flight.link.transport import BenchPorts
+from flight.power.bus_message import pack_draw, unpack_state
+from hil.cli import main as hil_main
+from hil.ports import free_base_port
+
+
+def test_the_bus_publishes_its_state_and_hears_the_payloads_draw() -> None:
+    """The real process (``hil bus``), as ``hil stack`` will start it."""
+    ports = BenchPorts(free_base_port())
+    process = subprocess.Popen([sys.executable, "-m", "hil.cli", "bus", "--base-port", str(ports.base), "--rate", "300",
+                                "--duration", "4"], stdout=subprocess.PIPE, text=True)
+    ctx = zmq.Context()
+    try:
+        states = ctx.socket(zmq.SUB)
+        states.setsockopt(zmq.SUBSCRIBE, b"")
+        states.connect(ports.bus_state().address)
+        draws = ctx.socket(zmq.PUSH)
+        draws.connect(ports.bus_draw().address)
+        received = []
+        deadline = time.monotonic() + 30.0
+        while len(received) < 20 and time.monotonic() < deadline:
+            if states.poll(100):
+                received.append(unpack_state(states.recv()))
+                draws.send(pack_draw(500.0, 500.0, 1.0, True))
+        draws.send(b"not a draw")
+        out, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        ctx.destroy(linger=0)
+    assert len(received) >= 20
+    times = [r.time for r in received]
+    assert all(b - a == pytest.approx(10.0) for a, b in zip(times, times[1:], strict=False))
+    assert all(0.0 <= r.state.soc <= 1.0 for r in received)
+    counters = json.loads(out.splitlines()[-1])["counters"]
+    assert counters["bus.draws_heard"] >= 10 and counters["bus.bad_draws"] == 1
+    assert counters["bus.states_sent"] == counters["bus.steps"] >= 20
+
+
+def test_bad_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert hil_main(["bus", "--rate", "0", "--duration", "0.1"]) == 2
+    assert "--rate" in capsys.readouterr().err
