@@ -4,8 +4,8 @@ Every second (real time) the governor plans with the newest bus state (:mod:`fli
 in the power mode the operator chose, and the supervisor carries the plan out:
 
 - **run**: jobs that power suspended are queued again (each resumes from its checkpoint), and the
-  running job is told its duty cycle (a pause between steps). The cap goes to the GPU through NVML
-  only where the configuration allows it; elsewhere it sets the simulated GPU's draw;
+  running job is told its duty cycle (a pause between steps). The cap sets the simulated GPU's draw;
+  applying it to a real GPU through NVML is not built yet (the driver's own cap stays);
 - **suspend** or **off**: every job is checkpointed and stopped (``SUSPENDED``, "power: ..."), with
   a POWER_SUSPENDED event saying why; nothing new starts until the plan runs again.
 
@@ -57,6 +57,7 @@ class PowerService:
         self.suspended = False  # jobs are held suspended by this service
         self._next = 0.0
         self._draw_due = False
+        self._told: tuple[int, int, float] | None = None  # (job, attempt, duty) last sent to a worker
 
     def register(self, functions: FunctionManagement) -> None:
         functions.add("SET_POWER_MODE", self._set_mode)
@@ -120,16 +121,20 @@ class PowerService:
                        cap_ceiling_w=self.parameter("power.cap_ceiling_w"))
 
     def _run(self, setting: Setting) -> None:
-        if self.suspended:
-            resumed = self.jobs.resume_suspended(REASON)
+        # The jobs are found by their state, not by memory: a restarted supervisor resumes those its
+        # last life suspended.
+        resumed = self.jobs.resume_suspended(REASON)
+        if resumed or self.suspended:
             self.suspended = False
             self.counters.inc("resumptions")
             self.events.raise_event("POWER_RESUMED", jobs=len(resumed), reason="the plan runs the job again")
-        if setting != self.setting:
-            job = self.jobs.running_job()
-            if job is not None:
-                self.jobs.tell_running(job, "duty", duty=setting.duty)
         self.setting = setting
+        job = self.jobs.running_job()
+        worker = self.jobs.workers.get(job) if job is not None else None
+        # Told again whenever it changes, and to each new worker (a resumed job starts at full duty).
+        told = worker is not None and (job, worker.attempt, setting.duty) == self._told
+        if worker is not None and not told and self.jobs.tell_running(worker.job, "duty", duty=setting.duty):
+            self._told = (worker.job, worker.attempt, setting.duty)
 
     def _hold(self, reason: str) -> None:
         self.setting = Setting(Action.OFF if self.safe_mode() or self.governor.safe else Action.SUSPEND)
@@ -154,10 +159,9 @@ class PowerService:
 
     def draw_w(self) -> float:
         """What the payload draws now: the simulated GPU at the chosen setting while a job runs."""
-        if self.setting.action is Action.RUN and self.jobs.running_job() is not None:
-            return payload_w(self.setting, self.gpu)
-        return payload_w(Setting(self.setting.action if self.setting.action is Action.OFF else Action.SUSPEND),
-                         self.gpu)
+        if self.setting.action is Action.RUN and self.jobs.running_job() is None:
+            return self.gpu.suspended_w  # the plan would run a job, but none is running yet
+        return payload_w(self.setting, self.gpu)
 
     def sample(self) -> dict[str, Any]:
         state = self.report.state if self.report is not None else None

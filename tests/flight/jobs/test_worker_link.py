@@ -182,6 +182,28 @@ def test_injections_queue_and_the_checkpoint_period_is_kept(link: WorkerLink, su
         pump_until(link, lambda: link.checkpoint_period == 42.5)
 
 
+def test_the_duty_cycle_is_kept_within_sense(link: WorkerLink, supervisor: Supervisor, clock: FakeTime) -> None:
+    connected(link, supervisor)
+    for told, kept in ((0.5, 0.5), (0.0, 0.05), (7.0, 1.0), (float("nan"), 1.0), (0.25, 0.25)):
+        supervisor.tell(pack("duty", duty=told))
+        pump_until(link, lambda k=kept: link.duty == k)
+
+
+def test_throttle_pauses_for_the_rest_of_the_duty_cycle_and_beats_meanwhile(link: WorkerLink,
+                                                                           supervisor: Supervisor) -> None:
+    connected(link, supervisor)
+    link.throttle(10.0)  # full duty: no pause at all
+    link.duty = 0.25
+    started = time.monotonic()
+    link.throttle(0.5)  # 0.5 s of work at a quarter duty: 1.5 s of pause, longer than a heartbeat period
+    assert 1.45 <= time.monotonic() - started < 5.0
+    assert "heartbeat" in supervisor.all()
+    link.stop_requested = True
+    started = time.monotonic()
+    link.throttle(100.0)  # a stop cuts the pause short
+    assert time.monotonic() - started < 0.5
+
+
 def test_garbage_from_the_socket_is_ignored(link: WorkerLink, supervisor: Supervisor, clock: FakeTime) -> None:
     connected(link, supervisor)
     for raw in (b"", b"\xc1", msgpack.packb(["stop"]), pack("hello", device="cpu", step=1), pack("STOP"),

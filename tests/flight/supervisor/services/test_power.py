@@ -74,6 +74,15 @@ def test_an_eclipse_the_battery_cannot_carry_suspends_the_jobs_and_the_sun_resum
     assert bench.harness.counter("power.suspensions") == 1 and bench.harness.counter("power.resumptions") == 1
 
 
+def test_a_restarted_supervisor_resumes_the_jobs_its_last_life_suspended_for_power(bench: Bench) -> None:
+    bench.running()
+    bus(bench, DARK_AND_LOW, fraction=0.0)
+    assert bench.state(1) == "SUSPENDED"
+    bench.harness.restart()
+    bus(bench, SUNNY)
+    assert bench.state(1) == "STARTING"  # queued again, and started at once: the device is free
+
+
 def test_a_job_suspended_in_safe_mode_is_not_resumed_by_the_governor(bench: Bench) -> None:
     bench.running()
     bench.harness.ok("SAFE_MODE_ENTER", {"reason": "test"})
@@ -121,6 +130,21 @@ def test_set_power_cap_bounds_the_cap_and_the_duty_cycle_goes_to_the_worker(benc
     draw = unpack_draw(governor.take_draw() or b"")
     assert draw == {"payload_w": 350.0, "cap_w": 350.0, "duty": 1.0, "running": True}
     assert governor.take_draw() is None  # once per tick
+
+
+def test_each_new_worker_of_a_running_job_is_told_the_duty_cycle(bench: Bench) -> None:
+    worker = bench.running()
+    bench.harness.ok("SET_POWER_CAP", {"cap_w": 200.0})
+    bus(bench, SUNNY)
+    governor = bench.harness.supervisor.governor
+    assert governor.setting.cap_w == 200.0 and (1, 1, "duty") in bench.told
+    bus(bench, SUNNY)
+    assert bench.told.count((1, 1, "duty")) == 1  # the same duty is not said twice
+    worker.exit(1)  # lost: a new worker restarts the job
+    bench.tick()
+    bench.say(bench.last, "hello", device="cpu", step=0)
+    bus(bench, SUNNY)
+    assert (1, 2, "duty") in bench.told
 
 
 def test_a_critical_battery_is_power_safe_mode_left_with_hysteresis(bench: Bench) -> None:
