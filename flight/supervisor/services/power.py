@@ -1,7 +1,8 @@
 """The power governor in the supervisor: the bus's state in, the payload's settings and draw out.
 
-Every second (real time) the governor plans with the newest bus state (:mod:`flight.power.governor`)
-in the power mode the operator chose, and the supervisor carries the plan out:
+With every new bus state (but not more often than every quarter second of real time, however fast
+the bench runs the bus), and at least every second, the governor plans (:mod:`flight.power.governor`) in the power mode the operator
+chose, and the supervisor carries the plan out:
 
 - **run**: jobs that power suspended are queued again (each resumes from its checkpoint), and the
   running job is told its duty cycle (a pause between steps). The cap sets the simulated GPU's draw;
@@ -32,7 +33,10 @@ from flight.supervisor.services.events import EventReporter
 from flight.supervisor.services.functions import FunctionManagement
 from flight.supervisor.services.jobs import JobManager
 
-TICK_PERIOD = 1.0  # real seconds between plans
+TICK_PERIOD = 1.0  # real seconds between plans when no new bus state comes (to notice a silent bus)
+# Real seconds between plans at the most: each plan is a unit of work (a database commit), and a bus
+# run hundreds of times faster than real time sends far more states than that.
+MIN_PLAN_GAP = 0.25
 REASON = "power: "  # how the jobs this service suspended are told from those safe mode suspended
 
 
@@ -57,6 +61,7 @@ class PowerService:
         self.suspended = False  # jobs are held suspended by this service
         self._next = 0.0
         self._draw_due = False
+        self._planned_at = -MIN_PLAN_GAP
         self._told: tuple[int, int, float] | None = None  # (job, attempt, duty) last sent to a worker
 
     def register(self, functions: FunctionManagement) -> None:
@@ -89,6 +94,7 @@ class PowerService:
             return
         self.heard_at = self.monotonic()
         self.counters.inc("bus_messages")
+        self._next = min(self._next, self._planned_at + MIN_PLAN_GAP)  # a new state: plan with it, soon
 
     def due(self) -> bool:
         """Once a bus has been heard: a payload with no bus interface (a bench without ``hil bus``) runs
@@ -97,7 +103,8 @@ class PowerService:
 
     def tick(self) -> None:
         """Inside a unit: plan with the newest bus state, and carry the plan out."""
-        self._next = self.monotonic() + TICK_PERIOD
+        self._planned_at = self.monotonic()
+        self._next = self._planned_at + TICK_PERIOD
         self._draw_due = True
         if self.report is None or self.monotonic() - self.heard_at > self.parameter("power.bus_timeout"):
             self._hold(f"no bus state for {self.parameter('power.bus_timeout'):g} s: the governor cannot plan")
