@@ -1,4 +1,5 @@
-"""``hil stack``: the link emulator, the flight supervisor and the ground station, together, locally.
+"""``hil stack``: the link emulator, the flight supervisor and the ground station (and, with ``--bus``, the
+bus simulator), together, locally.
 
 It writes a mission file (fresh keys, free ports) into the output directory, starts the three
 processes, and keeps the supervisor alive as a bench keeper would: a supervisor that dies (a
@@ -45,6 +46,9 @@ class StackOptions:
     ground_toml: str = ""  # extra lines for the [ground] table
     link_toml: str = ""  # extra tables under [link], e.g. "[link.fop]\nt1 = 0.3"
     capture: bool = False
+    bus: bool = False  # also run `hil bus`: the payload's power supply, and the governor at work
+    bus_rate: float = 60.0  # the bus's time acceleration
+    bus_args: tuple[str, ...] = ()  # more `hil bus` options, e.g. ("--capacity-wh", "300")
 
 
 def mission_text(base: int, options: StackOptions) -> str:
@@ -88,6 +92,10 @@ class Stack:
         self.group.start("link", "hil.cli", ["link", "--base-port", str(base), "--seed", str(self.options.seed),
                                              "--stats", str(self.out / "link-stats.json"), *capture, *fault_args],
                          self._line)
+        if self.options.bus:
+            self.group.start("bus", "hil.cli", ["bus", "--mission", str(self.mission_path), "--rate",
+                                                str(self.options.bus_rate), "--stats", str(self.out / "bus-stats.json"),
+                                                *self.options.bus_args], self._line)
         self._start_flight()
         self.group.start("ground", "ground.cli", ["station", "--config", str(self.mission_path)], self._line)
         self._wait_ready()
@@ -107,7 +115,7 @@ class Stack:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            for name in ("link", "flight", "ground"):
+            for name in ("link", "flight", "ground", *(("bus",) if self.options.bus else ())):
                 child = self.group.child(name)
                 if child is not None and child.poll() is not None:
                     raise ZenithError(f"{name} exited with {child.returncode} at start; see {self.out}/{name}.log")
@@ -179,8 +187,11 @@ def add_stack_command(commands: argparse._SubParsersAction[Any]) -> None:
     stack.add_argument("--seed", type=int, default=0, help="seed of the link faults (default 0)")
     stack.add_argument("--out", type=Path, default=Path("out/stack"), help="directory for the mission file, state, "
                        "archive and logs (default out/stack; an existing mission file there is reused)")
-    stack.add_argument("--base-port", type=int, help="first of eight bench ports (default: any free ones)")
+    stack.add_argument("--base-port", type=int, help="first of ten bench ports (default: any free ones)")
     stack.add_argument("--rate", type=float, default=1.0, help="spacecraft clock rate (default 1: real time)")
+    stack.add_argument("--bus", action="store_true", help="also run the bus simulator (`hil bus`): eclipses, "
+                       "battery and temperature, with the power governor managing the jobs")
+    stack.add_argument("--bus-rate", type=float, default=60.0, help="the bus's time acceleration (default 60)")
     stack.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     stack.set_defaults(handler=run_stack)
 
@@ -191,7 +202,7 @@ def run_stack(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     options = StackOptions(out=args.out, faults=faults, seed=args.seed, base_port=args.base_port,
-                           clock_rate=args.rate)
+                           clock_rate=args.rate, bus=args.bus, bus_rate=args.bus_rate)
     stopping = StopRequest(args.duration)
     with Stack(options) as stack:
         print(f"hil stack: up (faults {args.faults}); logs and state in {args.out}", flush=True)

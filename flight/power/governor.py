@@ -111,6 +111,8 @@ def plan(bus: BusState, mode: PowerMode, limits: Limits, gpu: GpuPowerModel) -> 
     else:
         sun, dark = best
         reason = "plan" if thermal_cap is None or thermal_cap >= gpu.max_w else f"thermal cap {thermal_cap:.0f} W"
+        if (dark if bus.in_eclipse else sun).action is Action.SUSPEND:
+            reason = f"running now would leave the battery under {floor:.0%} when the eclipse ends"
     soc = _soc_after(bus, sun, dark, gpu)
     if thermal_cap is None:
         reason = f"GPU at {bus.gpu_temp_c:.1f} °C, the limit is {limits.temp_limit_c:.1f}: suspended"
