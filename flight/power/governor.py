@@ -6,8 +6,9 @@ eclipse and one for the eclipse (a power cap and a duty cycle, or the job suspen
 checkpoint), and keeps the pair that does the most work while the battery still holds its floor,
 plus a margin, when the eclipse ends. The GPU's speed is concave in its power
 (:mod:`flight.power.gpu_model`), so a low cap buys the most work per joule: the plan spends an
-eclipse's battery energy at low caps rather than at full power for part of it, and suspends a job
-before an eclipse the battery cannot carry it through.
+eclipse's battery energy at low caps, through all of the eclipse or, when the energy is short,
+through its first part (a switched-off GPU draws nothing, where a low duty cycle pays the idle power
+in every pause), and suspends the job for what the battery cannot carry it through.
 
 Temperature is watched directly: the cap comes down linearly over the ``thermal_band`` below the
 limit, and the job is suspended at the limit. A critical state of charge or temperature is power
