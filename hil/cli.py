@@ -103,6 +103,15 @@ def add_link_command(commands: argparse._SubParsersAction[Any]) -> None:
                 metavar=setting.metavar,
                 help=f"--{_flag(setting.name)} for the {direction}link only",
             )
+    orbit = link.add_argument_group(
+        "passes from the orbit (instead of --pass): the link is up only while a station sees the satellite")
+    orbit.add_argument("--orbit-passes", choices=("default", "dawn-dusk"),
+                       help="take the pass windows from this orbit (the bus simulator's)")
+    orbit.add_argument("--stations", default="redmond,hartebeesthoek", metavar="NAME,...",
+                       help="ground stations: svalbard, redmond, hartebeesthoek (default redmond,hartebeesthoek)")
+    orbit.add_argument("--orbit-start", type=float, metavar="UNIX_S", help="mission time at start (default: the epoch)")
+    orbit.add_argument("--orbit-rate", type=float, default=60.0, help="simulated seconds per wall second (default 60)")
+    orbit.add_argument("--orbit-hours", type=float, default=24.0, help="simulated hours of passes (default 24)")
     link.set_defaults(handler=run_link)
 
 
@@ -146,6 +155,10 @@ def _endpoints(args: argparse.Namespace) -> LinkEndpoints:
 def link_config(args: argparse.Namespace) -> EmulatorConfig:
     """The parsed ``hil link`` options → the emulator's configuration, or a ConfigError."""
     data = _read_config_file(args.config) if args.config else {}
+    if args.orbit_passes:
+        if getattr(args, "both.passes") is not None or getattr(args, "both.pass_period") is not None:
+            raise ConfigError("--orbit-passes gives the pass windows: not with --pass or --pass-period")
+        setattr(args, "both.passes", _orbit_passes(args))
     return EmulatorConfig(
         endpoints=_endpoints(args),
         up=_faults(args, "up", data.get("up", {})),
@@ -156,6 +169,20 @@ def link_config(args: argparse.Namespace) -> EmulatorConfig:
         stats_interval=args.stats_interval,
         duration=args.duration,
     )
+
+
+def _orbit_passes(args: argparse.Namespace) -> str:
+    """The orbit's pass windows as --passes text (START:END,...), in wall seconds."""
+    from hil.bus.link_passes import orbit_windows, stations_named
+    from hil.bus.orbit import Orbit
+
+    orbit = Orbit.default() if args.orbit_passes == "default" else Orbit.dawn_dusk()
+    start = args.orbit_start if args.orbit_start is not None else orbit.epoch
+    windows = orbit_windows(orbit, stations_named(n for n in args.stations.split(",") if n), start,
+                            args.orbit_hours, args.orbit_rate)
+    if not windows:
+        raise ConfigError(f"the stations {args.stations} never see the satellite in {args.orbit_hours:g} h")
+    return ",".join(f"{begin:.3f}:{end:.3f}" for begin, end in windows)
 
 
 def run_link(args: argparse.Namespace) -> int:

@@ -180,6 +180,38 @@ def test_frames_cross_with_faults_and_every_count_agrees(start_emulator) -> None
 
 
 @pytest.mark.integration
+def test_the_orbits_pass_opens_and_closes_the_link(start_emulator) -> None:  # type: ignore[no-untyped-def]
+    """Redmond's first pass of the default orbit, at 120 times real time: about 5.1 s after the
+    emulator starts, for about 2.1 s. Frames sent every 50 ms across it come through only then."""
+    from hil.bus.orbit import Orbit
+
+    start = Orbit.default().epoch + 13.3 * 3600.0
+    emulator = start_emulator("--orbit-passes", "default", "--stations", "redmond", "--orbit-rate", "120",
+                              "--orbit-start", str(start), "--orbit-hours", "1")
+    bench = Bench.connect(emulator.base)
+    sent = []
+    try:
+        until = time.monotonic() + 10.0
+        while time.monotonic() < until:
+            frame = b"UP" + len(sent).to_bytes(4, "big")
+            bench.ground_out.send(frame)
+            sent.append(frame)
+            time.sleep(0.05)
+        wait_for(emulator, "link.up.frames_in", len(sent))
+        received = bench.collect(bench.flight_in)
+    finally:
+        bench.close()
+    code, summary, _ = emulator.stop()
+    counters = summary["counters"]
+    assert code == 0 and isinstance(counters, dict)
+    assert received and counters["link.up.dropped_link_down"] == len(sent) - len(received)
+    first = sent.index(received[0])
+    assert received == sent[first:first + len(received)]  # one unbroken run: the pass
+    assert first > 0 and first + len(received) < len(sent)  # down before it and after it
+    assert 10 <= len(received) <= 45  # about 2.1 s of frames every 50 ms (fewer on a slow machine)
+
+
+@pytest.mark.integration
 def test_delay_is_applied(start_emulator) -> None:  # type: ignore[no-untyped-def]
     emulator = start_emulator("--down-delay", "0.4")
     bench = Bench.connect(emulator.base)
