@@ -21,7 +21,8 @@ import zmq
 from flight.link.errors import ConfigError, ZenithError
 from flight.link.keys import KeyRing
 from flight.mission_config import load_mission
-from flight.supervisor.fault_request import BIT_CLASSES, KEY_ID, seal
+from flight.seu.bit_class import BIT_CLASSES
+from flight.supervisor.fault_request import KEY_ID, seal
 
 TARGETS = "param, optim, weights, any, or one tensor's name (param.blocks.0.attn.weight)"
 
@@ -111,13 +112,11 @@ def request_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The request's fields from the options, checked here so that a typo never reaches the spacecraft."""
     numbers = {name: getattr(args, name) for name in ("job", "seed", "corrected", "uncorrected", "xid")
                if hasattr(args, name)}
-    negative = [name for name, value in numbers.items() if not 0 <= value < 1 << 32]
-    if negative:
-        raise ConfigError(f"--{negative[0]} {numbers[negative[0]]}: must be in [0, 2^32)")
-    if args.fault == "ecc":
-        return numbers
-    if args.fault == "checkpoint":
-        return {"job": args.job, "seed": args.seed}
+    outside = [name for name, value in numbers.items() if not 0 <= value < 1 << 32]
+    if outside:
+        raise ConfigError(f"--{outside[0]} {numbers[outside[0]]}: must be in [0, 2^32)")
+    if args.fault != "flip":
+        return numbers  # ecc: its three counts; checkpoint: job and seed
     at: list[int] = []
     if args.at is not None:
         try:

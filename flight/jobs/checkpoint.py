@@ -14,7 +14,6 @@ caller is told why, to raise an event.
 from __future__ import annotations
 
 import json
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,10 @@ import safetensors.torch
 import torch
 
 from flight.atomic_file import write_atomic_parts
+from flight.jobs.checkpoint_names import file_name, generation_step, generations
 from flight.link.errors import ZenithError
 
 FORMAT = "zenith-checkpoint/1"
-NAME = re.compile(r"^step-(\d{9})\.safetensors$")
 MAX_HEADER = 16 << 20  # a safetensors header is JSON naming each tensor: megabytes at the very most
 OPTIM = "optim."
 RNG_CPU = "rng.cpu"
@@ -256,13 +255,10 @@ class CheckpointStore:
         self.keep = keep
 
     def generations(self) -> list[Path]:
-        if not self.directory.is_dir():
-            return []
-        found = [p for p in self.directory.iterdir() if NAME.match(p.name)]
-        return sorted(found, key=lambda p: p.name, reverse=True)
+        return generations(self.directory)
 
     def path(self, step: int) -> Path:
-        return self.directory / f"step-{step:09d}.safetensors"
+        return self.directory / file_name(step)
 
     def write(self, parts: list[bytes | memoryview], step: int) -> Path:
         path = self.path(step)
@@ -290,11 +286,6 @@ class CheckpointStore:
             except (OSError, CheckpointError) as exc:
                 rejected.append(Rejected(path, str(exc)))
         return None, None, rejected
-
-
-def generation_step(path: Path) -> int:
-    """The step a generation's file name says it holds."""
-    return int(path.stem.split("-")[1])
 
 
 def load_file(path: Path) -> Snapshot:

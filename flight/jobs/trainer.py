@@ -27,10 +27,10 @@ from flight.jobs.checkpoint import (
     Rejected,
     Snapshot,
     capture,
-    generation_step,
     restore,
     rng_states,
 )
+from flight.jobs.checkpoint_names import generation_step
 from flight.jobs.device import Device
 from flight.jobs.gpt import CONFIGS, GPT, GPTConfig, TrainConfig, learning_rate
 from flight.link.errors import ZenithError

@@ -84,12 +84,13 @@ def train(settings: dict[str, Any], link: WorkerLink, workdir: Path, device_name
     trainer = Trainer(spec, TokenData.open(prepared()), device, workdir / "checkpoints", report=link.report,
                       beat=link.pump)
     link.pump()
-    last = [time.monotonic()]
+    last = time.monotonic()
 
     def between(t: Any) -> None:
+        nonlocal last
         _between_steps(t, link)
-        link.throttle(time.monotonic() - last[0])  # the governor's duty cycle: a pause after each step
-        last[0] = time.monotonic()
+        link.throttle(time.monotonic() - last)  # the governor's duty cycle: a pause after each step
+        last = time.monotonic()
 
     trainer.between_steps = between
     trainer.resume()

@@ -92,9 +92,7 @@ MARGINS = {PowerMode.PERFORMANCE: 0.02, PowerMode.BALANCED: 0.10, PowerMode.ECLI
 def plan(bus: BusState, mode: PowerMode, limits: Limits, gpu: GpuPowerModel) -> Decision:
     """The best settings until the next eclipse ends (pure: the same state gives the same plan)."""
     if mode is PowerMode.OFF:
-        off = Setting(Action.OFF)
-        soc = _soc_after(bus, off, off, gpu)
-        return Decision(off, off, soc, (soc - limits.soc_floor) * bus.capacity_wh, "power mode OFF")
+        return _off(bus, limits, gpu, "power mode OFF")
     thermal_cap = _thermal_cap(bus.gpu_temp_c, limits, gpu)
     ceiling = min(limits.cap_ceiling_w, thermal_cap) if thermal_cap is not None else None
     runs = _candidates(ceiling, gpu)
@@ -106,21 +104,27 @@ def plan(bus: BusState, mode: PowerMode, limits: Limits, gpu: GpuPowerModel) -> 
         sunlit = [s for s in sunlit if _net_w(bus, s, gpu) >= 0]  # eclipse-safe never draws on the battery
     floor = limits.soc_floor + MARGINS[mode]
     best = _best_pair(bus, sunlit, eclipse, floor, gpu)
-    if best is None:  # not even suspended all the way holds the floor: the least drain
-        sun, dark = (suspend, suspend)
-        reason = "the floor cannot be held: suspended"
-    else:
-        sun, dark = best
-        reason = "plan" if thermal_cap is None or thermal_cap >= gpu.max_w else f"thermal cap {thermal_cap:.0f} W"
-        if (dark if bus.in_eclipse else sun).action is Action.SUSPEND:
-            reason = f"running now would leave the battery under {floor:.0%} when the eclipse ends"
-    soc = _soc_after(bus, sun, dark, gpu)
+    sun, dark = best or (suspend, suspend)  # none holds the floor: the least drain
     if thermal_cap is None:
         reason = f"GPU at {bus.gpu_temp_c:.1f} °C, the limit is {limits.temp_limit_c:.1f}: suspended"
+    elif best is None:
+        reason = "the floor cannot be held: suspended"
+    elif (dark if bus.in_eclipse else sun).action is Action.SUSPEND:
+        reason = f"running now would leave the battery under {floor:.0%} when the eclipse ends"
+    else:
+        reason = "plan" if thermal_cap >= gpu.max_w else f"thermal cap {thermal_cap:.0f} W"
+    soc = _soc_after(bus, sun, dark, gpu)
     # In the eclipse the plan runs first, for its share, and is made again every tick: it runs on as
     # long as the energy lasts, and suspends the job when a share of what is left no longer fits.
     now = (replace(dark, share=1.0) if dark.action is Action.RUN else dark) if bus.in_eclipse else sun
     return Decision(now, dark, soc, (soc - limits.soc_floor) * bus.capacity_wh, reason)
+
+
+def _off(bus: BusState, limits: Limits, gpu: GpuPowerModel, reason: str) -> Decision:
+    """The payload powered down through the eclipse, with where that leaves the battery."""
+    off = Setting(Action.OFF)
+    soc = _soc_after(bus, off, off, gpu)
+    return Decision(off, off, soc, (soc - limits.soc_floor) * bus.capacity_wh, reason)
 
 
 def _best_pair(bus: BusState, sunlit: list[Setting], eclipse: list[Setting], floor: float,
@@ -230,11 +234,9 @@ class Governor:
         elif self.safe and bus.soc >= limits.soc_resume and bus.gpu_temp_c <= limits.temp_resume_c:
             self.safe = False
         if self.safe:
-            off = Setting(Action.OFF)
-            soc = _soc_after(bus, off, off, self.gpu)
-            why = (f"power safe mode: state of charge {bus.soc:.0%}, GPU {bus.gpu_temp_c:.1f} °C (resumes at "
-                   f"{limits.soc_resume:.0%} and {limits.temp_resume_c:.0f} °C)")
-            return Decision(off, off, soc, (soc - limits.soc_floor) * bus.capacity_wh, why)
+            return _off(bus, limits, self.gpu, f"power safe mode: state of charge {bus.soc:.0%}, GPU "
+                        f"{bus.gpu_temp_c:.1f} °C (resumes at {limits.soc_resume:.0%} and "
+                        f"{limits.temp_resume_c:.0f} °C)")
         decision = plan(bus, mode, limits, self.gpu)
         if decision.now.action is not Action.RUN:
             self.holding, self._held_in_eclipse = True, bus.in_eclipse

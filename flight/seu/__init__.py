@@ -2,5 +2,5 @@
 repair, and the GPU's own ECC reports.
 
 Most of it runs inside the job worker (torch); the supervisor hears what it finds through the worker
-link. ``ecc_source`` and ``checkpoint_interval`` are the supervisor's, and import no torch.
+link. ``ecc_source``, ``checkpoint_interval`` and ``bit_class`` are the supervisor's too, and import no torch.
 """

@@ -7,20 +7,15 @@ So an injection can be uniform over the bits, or aimed at a class of them.
 
 from __future__ import annotations
 
-import enum
 import random
 from dataclasses import dataclass
 
 import torch
 
+from flight.seu.bit_class import BitClass
 from flight.seu.block_checksum import BLOCK_BYTES
 
-
-class BitClass(enum.Enum):
-    ANY = "any"  # uniform over every bit of the element
-    SIGN = "sign"
-    EXPONENT = "exponent"
-    MANTISSA = "mantissa"
+__all__ = ["BitClass", "Flip", "apply", "bits_of", "flip_bit", "random_flip"]
 
 
 # (total bits, exponent bits) of the floating types a model holds

@@ -13,11 +13,11 @@ import random
 
 import torch
 
-from flight.seu.bitflip import BitClass, Flip, apply, bits_of, random_flip
+from flight.seu.bit_class import BIT_CLASSES, BitClass
+from flight.seu.bitflip import Flip, apply, bits_of, random_flip
 from flight.seu.training_state import tensor_class
 
 CLASSES = ("any", "param", "optim", "weights")
-BIT_CLASSES = tuple(c.value for c in BitClass)
 
 
 class InjectionRefused(ValueError):

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from flight.link.errors import ZenithError
 from flight.message_schema import MessageError, Protocol, checked
+from flight.seu.bit_class import BIT_CLASSES
 
 KEY_ID = "bench"  # the key's name in its key file (the SDLS key file's format)
 MAX_REQUEST = 4096
-BIT_CLASSES = ("any", "sign", "exponent", "mantissa")  # flight.seu.bitflip.BitClass's values (torch-free)
 
 FAULTS: Protocol = {
     # errors the simulated GPU counts (xid 0: none)

@@ -231,6 +231,9 @@ class Supervisor:
             with self.unit():
                 for process, silence, timeout in silent:
                     self.events.raise_event("HEARTBEAT_MISSED", process=process, silence=silence, timeout=timeout)
+        if self.governor.due():  # before housekeeping, which reports its plan, and the jobs' tick, which it gates
+            with self.unit():
+                self.governor.tick()
         limits_due = self.monotonic() >= self._next_limit_check
         if limits_due or self.housekeeping.due():
             with self.unit():
@@ -249,9 +252,6 @@ class Supervisor:
         if self.ecc.due():  # before the jobs' tick, which finds the workers it killed lost at once
             with self.unit():
                 self.ecc.tick()
-        if self.governor.due():  # before the jobs' tick: a suspension stops the start of the next job
-            with self.unit():
-                self.governor.tick()
         if self.jobs.due():
             with self.unit():
                 self.jobs.tick()

@@ -58,9 +58,8 @@ def fly(policy: Policy, orbit: Orbit, start: float, hours: float, step_s: float 
     bus = BusSimulator(orbit, start, duration, settings)
     log = OrbitLog()
     was_running = False
-    in_eclipse = bus.bus_state().in_eclipse
+    state = bus.bus_state()
     while log.seconds < duration:
-        state = bus.bus_state()
         setting = policy(state)
         sample = bus.advance(step_s, payload_w(setting, gpu))
         running = setting.action is Action.RUN and not sample.shed
@@ -75,9 +74,9 @@ def fly(policy: Policy, orbit: Orbit, start: float, hours: float, step_s: float 
         log.min_soc = min(log.min_soc, sample.soc)
         log.max_gpu_c = max(log.max_gpu_c, sample.gpu_c)
         log.limit_violations += sample.gpu_c > limits.temp_limit_c
-        now_eclipse = bus.bus_state().in_eclipse
-        if in_eclipse and not now_eclipse:  # an eclipse just ended: the floor must have held
+        after = bus.bus_state()
+        if state.in_eclipse and not after.in_eclipse:  # an eclipse just ended: the floor must have held
             log.eclipse_exit_socs.append(sample.soc)
             log.floor_violations += sample.soc < limits.soc_floor
-        in_eclipse = now_eclipse
+        state = after
     return log

@@ -22,6 +22,7 @@ import random
 from pathlib import Path
 
 from flight.counters import Counters
+from flight.jobs.checkpoint_names import generation_step, generations
 from flight.seu.ecc_source import EccSource, SimulatedEcc
 from flight.supervisor.fault_request import FaultRequest, FaultRequestError, open_request, reply
 from flight.supervisor.services.events import EventReporter
@@ -81,18 +82,16 @@ class BenchFaults:
         return f"corrected +{corrected}, uncorrected +{uncorrected}" + (f", Xid {xid}" if xid else "")
 
     def _checkpoint(self, job: int, seed: int) -> str:
-        directory = self.jobs.job_dir(job) / "checkpoints"
-        generations = sorted(directory.glob("step-*.safetensors")) if directory.is_dir() else []
-        if not generations:
+        found = generations(self.jobs.job_dir(job) / "checkpoints")
+        if not found:
             raise FaultRequestError("refused", f"job {job} has no checkpoint on disk")
-        path = generations[-1]
+        path = found[0]
         rng = random.Random(seed)
         try:
             offset, bit = flip_file_bit(path, rng)
         except OSError as exc:
             raise FaultRequestError("refused", f"cannot flip a bit of {path.name}: {exc.strerror}") from None
-        step = int(path.stem.split("-")[1])
-        self.events.raise_event("SEU_INJECTED", job=job, step=step, target=f"checkpoint {path.name}",
+        self.events.raise_event("SEU_INJECTED", job=job, step=generation_step(path), target=f"checkpoint {path.name}",
                                 element=offset, bit=bit)
         return f"job {job}: {path.name} byte {offset} bit {bit}"
 

@@ -286,11 +286,16 @@ class JobManager:
     def resume_suspended(self, prefix: str) -> list[int]:
         """Inside a unit: the jobs suspended for a reason starting ``prefix`` queue again; each new worker
         resumes from its checkpoint. Jobs suspended for another reason (safe mode) stay as they are."""
-        rows = self.db.conn.execute("SELECT id FROM jobs WHERE state = 'SUSPENDED' AND reason LIKE ? ORDER BY id",
-                                    (prefix.replace("%", "") + "%",)).fetchall()
-        for (job,) in rows:
+        jobs = self.suspended_for(prefix)
+        for job in jobs:
             self._set(job, "QUEUED")
             self.events.raise_event("JOB_RESUMED", job=job)
+        return jobs
+
+    def suspended_for(self, prefix: str) -> list[int]:
+        """The jobs suspended for a reason starting ``prefix``."""
+        rows = self.db.conn.execute("SELECT id FROM jobs WHERE state = 'SUSPENDED' AND substr(reason, 1, ?) = ? "
+                                    "ORDER BY id", (len(prefix), prefix)).fetchall()
         return [job for (job,) in rows]
 
     def active_jobs(self) -> int:

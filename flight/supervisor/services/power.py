@@ -58,7 +58,10 @@ class PowerService:
         self.heard_at = 0.0
         self.decision: Decision | None = None
         self.setting = Setting(Action.SUSPEND)
-        self.suspended = False  # jobs are held suspended by this service
+        # Jobs are held suspended by this service: found by their state at start, so that a restarted
+        # supervisor resumes those its last life suspended.
+        self.suspended = bool(jobs.suspended_for(REASON))
+        self._running: int | None = None  # the job running at the last plan
         self._next = 0.0
         self._draw_due = False
         self._planned_at = -MIN_PLAN_GAP
@@ -128,15 +131,13 @@ class PowerService:
                        cap_ceiling_w=self.parameter("power.cap_ceiling_w"))
 
     def _run(self, setting: Setting) -> None:
-        # The jobs are found by their state, not by memory: a restarted supervisor resumes those its
-        # last life suspended.
-        resumed = self.jobs.resume_suspended(REASON)
-        if resumed or self.suspended:
+        if self.suspended:
+            resumed = self.jobs.resume_suspended(REASON)
             self.suspended = False
             self.counters.inc("resumptions")
             self.events.raise_event("POWER_RESUMED", jobs=len(resumed), reason="the plan runs the job again")
         self.setting = setting
-        job = self.jobs.running_job()
+        self._running = job = self.jobs.running_job()
         worker = self.jobs.workers.get(job) if job is not None else None
         # Told again whenever it changes, and to each new worker (a resumed job starts at full duty).
         told = worker is not None and (job, worker.attempt, setting.duty) == self._told
@@ -145,9 +146,10 @@ class PowerService:
 
     def _hold(self, reason: str) -> None:
         self.setting = Setting(Action.OFF if self.safe_mode() or self.governor.safe else Action.SUSPEND)
-        if self.suspended or self.jobs.active_jobs() == 0:
+        self._running = None
+        count = 0 if self.suspended else self.jobs.active_jobs()
+        if not count:
             return
-        count = self.jobs.active_jobs()
         self.jobs.suspend_all(REASON + reason)
         self.suspended = True
         self.counters.inc("suspensions")
@@ -160,13 +162,14 @@ class PowerService:
         if not self._draw_due:
             return None
         self._draw_due = False
-        running = self.setting.action is Action.RUN and self.jobs.running_job() is not None
+        running = self.setting.action is Action.RUN and self._running is not None
         return pack_draw(self.draw_w(), self.setting.cap_w if running else 0.0,
                          self.setting.duty if running else 0.0, running)
 
     def draw_w(self) -> float:
-        """What the payload draws now: the simulated GPU at the chosen setting while a job runs."""
-        if self.setting.action is Action.RUN and self.jobs.running_job() is None:
+        """What the payload draws: the simulated GPU at the chosen setting while a job runs (as of the
+        last plan, made at least every second: no database read on every housekeeping sample)."""
+        if self.setting.action is Action.RUN and self._running is None:
             return self.gpu.suspended_w  # the plan would run a job, but none is running yet
         return payload_w(self.setting, self.gpu)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -87,4 +86,4 @@ def test_any_edit_of_a_state_is_read_as_a_sensible_state_or_refused(changes: dic
         return
     state = report.state
     assert 0 <= state.soc <= 1 and state.capacity_wh > 0 and 0 <= state.eclipse_entry_s <= state.eclipse_exit_s
-    assert replace(state) == state
+    assert all(math.isfinite(getattr(state, name)) for name in ("array_w", "bus_load_w", "gpu_temp_c", "max_charge_w"))

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from flight.seu.bitflip import BitClass, bits_of
-from flight.seu.injection import BIT_CLASSES, InjectionRefused, inject
-from flight.supervisor import fault_request
+from flight.seu.injection import InjectionRefused, inject
 
 
 def tensors() -> dict[str, torch.Tensor]:
@@ -23,10 +22,6 @@ def changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> 
     """Elements whose bits differ (-0.0 == 0.0, so values would miss a sign flip)."""
     return [(name, int(i)) for name in before
             for i in torch.nonzero(words(before[name]) != words(after[name])).flatten()]
-
-
-def test_the_supervisors_torch_free_bit_classes_are_bitflips_own() -> None:
-    assert tuple(c.value for c in BitClass) == BIT_CLASSES == fault_request.BIT_CLASSES
 
 
 @pytest.mark.parametrize("target", ["param", "optim", "any"])

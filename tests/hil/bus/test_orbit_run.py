@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from flight.power.governor import Limits
+from flight.power.governor import Action, BusState, Limits, Setting
 from flight.power.gpu_model import GpuPowerModel
 from flight.power.mode import PowerMode
 from hil.bus.eps import EpsSettings
@@ -64,5 +64,15 @@ def test_on_a_power_negative_bus_the_governor_throttles_and_still_holds_the_floo
 
 
 def test_eclipse_safe_mode_never_runs_in_eclipse(orbit: Orbit) -> None:
-    log = fly(governed(PowerMode.ECLIPSE_SAFE, LIMITS, GPU), orbit, orbit.epoch, 3.0, limits=LIMITS, gpu=GPU)
-    assert log.suspensions >= 1 and log.floor_violations == 0
+    policy = governed(PowerMode.ECLIPSE_SAFE, LIMITS, GPU)
+    in_eclipse: list[Action] = []
+    in_sun: list[Action] = []
+
+    def watched(state: BusState) -> Setting:
+        setting = policy(state)
+        (in_eclipse if state.in_eclipse else in_sun).append(setting.action)
+        return setting
+
+    log = fly(watched, orbit, orbit.epoch, 3.0, limits=LIMITS, gpu=GPU)
+    assert in_eclipse and set(in_eclipse) == {Action.SUSPEND}  # two eclipses, and not a step of work in them
+    assert Action.RUN in in_sun and log.work_s > 0 and log.floor_violations == 0
