@@ -165,13 +165,17 @@ def test_tlm_shows_the_latest_values_as_a_table(capsys: pytest.CaptureFixture[st
 
 def test_tlm_json_gives_the_chosen_channels(capsys: pytest.CaptureFixture[str], config: str,
                                             gs: StationClient) -> None:
-    code, out, _ = run(capsys, "tlm", "--config", config, "--json", "cmd.completed", "health.mode")
+    channels = ["cmd.completed", "health.mode"]
+    before = gs.latest(channels)  # reports keep landing: the command's values lie between these two reads
+    code, out, _ = run(capsys, "tlm", "--config", config, "--json", *channels)
+    after = gs.latest(channels)
     assert code == 0
     lines = json_lines(out)
-    assert {line["channel"] for line in lines} == {"cmd.completed", "health.mode"}
-    latest = gs.latest(["cmd.completed", "health.mode"])
+    assert {line["channel"] for line in lines} == set(channels)
     for line in lines:
-        assert (line["time"], line["value"]) == latest[line["channel"]]
+        name, t = line["channel"], line["time"]
+        assert before[name][0] <= t <= after[name][0]
+        assert gs.archive.values(name, since=t, until=t)[-1] == (t, line["value"])  # the archive's value then
 
 
 def test_tlm_of_an_unknown_channel_exits_2(capsys: pytest.CaptureFixture[str], config: str) -> None:
