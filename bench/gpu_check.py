@@ -6,7 +6,9 @@ CI has no GPU, so this is run by hand where one is lent. It prints one JSON obje
 - an exact-resume check on CUDA (a job restored from its checkpoint replays the same losses);
 - DDP over NCCL with the GPUs there are (one rank per device);
 - shakespeare_char trained for ``--iters`` iterations: its validation loss and tokens/s;
-- the upset scrub's cupy kernel against its numpy reference, and the SEU benchmarks on CUDA.
+- the upset scrub's cupy kernel against its numpy reference, and the SEU benchmarks on CUDA;
+- the power governor's NVML side: the board's draw, temperature and cap range, and, where the
+  process may, a cap set, read back and restored (``nvml_power``).
 Exits non-zero when CUDA is not there.
 """
 
@@ -99,6 +101,31 @@ def gemma(path: Path) -> dict[str, Any]:
     return out
 
 
+def nvml_power() -> dict[str, Any]:
+    """What the governor reads through NVML while the GPU works, and a cap set and restored where allowed."""
+    from flight.power.nvml_gpu import CapRefused, NvmlGpu
+
+    gpu = NvmlGpu(control=True)
+    idle = gpu.read()
+    x = torch.randn(8192, 8192, device="cuda")
+    for _ in range(200):  # about a second of matrix products: the board's draw must rise
+        x = torch.tanh(x @ x * 1e-4)
+    busy = gpu.read()
+    torch.cuda.synchronize()
+    out: dict[str, Any] = {"cap_range_w": gpu.cap_range_w, "default_cap_w": gpu.default_cap_w,
+                           "idle": asdict(idle), "busy": asdict(busy)}
+    target = max(gpu.cap_range_w[0], gpu.default_cap_w / 2)
+    try:
+        gpu.set_cap(target)
+        out["cap_set"] = {"asked_w": target, "enforced_w": gpu.read().cap_w}
+    except CapRefused as exc:
+        out["cap_set"] = {"asked_w": target, "refused": str(exc)}
+    finally:
+        gpu.restore()
+    out["cap_after_restore_w"] = gpu.read().cap_w
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__)
     parser.add_argument("--iters", type=int, default=2000, help="shakespeare_char iterations (default 2000)")
@@ -116,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, check in (("benchmarks", lambda: [asdict(r) for r in training.run("cuda")]),
                             ("exact_resume", lambda: exact_resume(data, out / "resume")),
                             ("seu_kernel", seu_kernel),
+                            ("nvml_power", nvml_power),
                             ("seu_benchmarks", lambda: [asdict(r) for r in seu.run("cuda")]),
                             ("exact_resume_deterministic", lambda: exact_resume(data, out / "det", True)),
                             ("gemma", lambda: gemma(args.gemma) if args.gemma else "not asked"),

@@ -13,6 +13,7 @@ to the bench ports around ``base_port`` (the ``hil link`` emulator's layout). Ex
     [flight]
     state = "state/flight.db"
     bench_key_file = "bench-key.json"   # test benches only: opens the keyed fault interface
+    power_cap_control = true            # the governor sets the GPU's power cap through NVML
     [flight.clock]
     source = "scaled"       # real (default) or scaled
     rate = 60.0             # an orbit in about 1.5 minutes
@@ -35,6 +36,7 @@ from typing import Any
 from flight.link.config import LinkConfig, from_table, read_toml
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
+from flight.power.nvml_gpu import GPU_POWER_SOURCES
 from flight.supervisor.clock import Clock, RealClock, ScaledClock
 from flight.supervisor.health.limits import LimitResponse
 from flight.supervisor.state_db import StateDb
@@ -91,6 +93,9 @@ class FlightSettings:
     jobs_dir: str = "files/jobs"
     job_device: str = ""  # cpu or cuda; empty: cuda when present
     ecc_source: str = "auto"  # nvml, simulated, none; auto: NVML where it finds a GPU, else the simulation
+    gpu_power: str = "auto"  # nvml, simulated; auto: the board's draw and temperature through NVML where it can
+    # The governor may set the GPU's power cap through NVML (root, or the administrator's leave).
+    power_cap_control: bool = False
     # The bench's keyed fault interface (hil seu inject), for tests only: off unless a key file is named.
     bench_key_file: str = ""
     faults: str = ""  # where it listens (bind:...); empty: the bench port
@@ -107,6 +112,8 @@ class FlightSettings:
             raise ConfigError(f"flight.job_device: {self.job_device!r} is not cpu or cuda")
         if self.ecc_source not in ("auto", "nvml", "simulated", "none"):
             raise ConfigError(f"flight.ecc_source: {self.ecc_source!r} is not auto, nvml, simulated or none")
+        if self.gpu_power not in GPU_POWER_SOURCES:
+            raise ConfigError(f"flight.gpu_power: {self.gpu_power!r} is not auto, nvml or simulated")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

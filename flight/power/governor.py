@@ -107,6 +107,8 @@ def plan(bus: BusState, mode: PowerMode, limits: Limits, gpu: GpuPowerModel) -> 
     sun, dark = best or (suspend, suspend)  # none holds the floor: the least drain
     if thermal_cap is None:
         reason = f"GPU at {bus.gpu_temp_c:.1f} °C, the limit is {limits.temp_limit_c:.1f}: suspended"
+    elif not runs:
+        reason = f"no cap the GPU takes is at or under {ceiling:.0f} W: suspended"
     elif best is None:
         reason = "the floor cannot be held: suspended"
     elif (dark if bus.in_eclipse else sun).action is Action.SUSPEND:

@@ -28,6 +28,7 @@ from flight.link.errors import ConfigError
 from flight.link.keys import KeyRing
 from flight.link.transport import FrameReceiver, FrameSender
 from flight.mission_config import MissionFile
+from flight.power.nvml_gpu import open_nvml_gpu
 from flight.seu.ecc_source import open_ecc_source
 from flight.supervisor.dispatch import Outcome
 from flight.supervisor.fault_request import KEY_ID, MAX_REQUEST, reply
@@ -53,7 +54,8 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     supervisor = Supervisor(link, dictionary, db, settings.clock.build(db), sdls, settings.responses,
                             files=files, files_root=mission.resolve(files.root),
                             jobs_dir=mission.resolve(settings.jobs_dir), job_device=settings.job_device or None,
-                            ecc_source=open_ecc_source(settings.ecc_source), bench_key=bench_key)
+                            ecc_source=open_ecc_source(settings.ecc_source), bench_key=bench_key,
+                            gpu_power=open_nvml_gpu(settings.gpu_power, settings.power_cap_control))
     ctx = zmq.Context()
     rx = FrameReceiver(ctx, mission.endpoint(settings.uplink, mission.ports.flight_uplink()), "radio_up")
     tx = FrameSender(ctx, mission.endpoint(settings.downlink, mission.ports.flight_downlink()), "radio_down")
@@ -119,6 +121,7 @@ def run_supervisor(mission: MissionFile, dictionary: Dictionary, duration: float
     finally:
         watchdog.stop()
         supervisor.jobs.close()
+        supervisor.governor.close()
         print(json.dumps({"counters": supervisor.counters()}), file=out, flush=True)
         for socket in (rx, tx, beats, faults, bus_in, draw_out):
             if socket is not None:

@@ -27,6 +27,7 @@ from flight.link.tmframe import TmChannelFormat
 from flight.link.uplink_receiver import UplinkReceiver
 from flight.link.vcmux import VirtualChannelMux
 from flight.power.mode import PowerMode, PowerState
+from flight.power.nvml_gpu import NvmlGpu
 from flight.seu.ecc_source import EccSource
 from flight.supervisor.clock import Clock
 from flight.supervisor.dispatch import DEFERRED, CommandContext, CommandFailed, Dispatcher, Outcome
@@ -67,7 +68,7 @@ class Supervisor:
                  files: FilesSettings | None = None, files_root: Path | None = None,
                  jobs_dir: Path | None = None, job_device: str | None = None,
                  job_launcher: Callable[..., Any] | None = None, ecc_source: EccSource | None = None,
-                 bench_key: bytes | None = None) -> None:
+                 bench_key: bytes | None = None, gpu_power: NvmlGpu | None = None) -> None:
         self.dictionary = dictionary
         self.db = db
         self.clock = clock
@@ -104,7 +105,7 @@ class Supervisor:
                                params.get, monotonic, job_device, job_launcher or default_launcher,
                                allowed=lambda: self.modes.mode is Mode.NOMINAL and not self.governor.suspended)
         self.governor = PowerService(self.events, self.jobs, self.power, params.get, params.set, monotonic,
-                                     safe_mode=lambda: self.modes.mode is not Mode.NOMINAL)
+                                     safe_mode=lambda: self.modes.mode is not Mode.NOMINAL, nvml=gpu_power)
         self.modes.on_safe(lambda reason: self.jobs.suspend_all(f"safe mode: {reason}"))
         self.ecc = EccMonitor(db, self.events, ecc_source, monotonic, self.jobs.kill_workers)
         self.faults = BenchFaults(db, self.events, self.jobs, ecc_source, bench_key)  # test-only; keyed

@@ -107,6 +107,13 @@ def test_the_operators_cap_ceiling_is_never_exceeded() -> None:
     assert decision.now == Setting(Action.RUN, 420.0, 1.0)
 
 
+def test_a_ceiling_under_the_lowest_cap_suspends_and_says_why() -> None:
+    big = replace(SUN, capacity_wh=5000.0, soc=1.0)
+    decision = plan(big, PowerMode.PERFORMANCE, replace(LIMITS, cap_ceiling_w=150.0), GPU)
+    assert decision.now == Setting(Action.SUSPEND)
+    assert decision.reason == "no cap the GPU takes is at or under 150 W: suspended"
+
+
 @pytest.mark.parametrize(("temp", "cap"), [(60.0, 700.0), (75.0, 700.0), (80.0, 450.0), (84.0, 250.0)])
 def test_the_cap_comes_down_over_the_thermal_band(temp: float, cap: float) -> None:
     big = replace(SUN, capacity_wh=5000.0, soc=1.0, gpu_temp_c=temp)

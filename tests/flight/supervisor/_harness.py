@@ -117,8 +117,9 @@ class Harness:
 
     def __init__(self, path: Path, *, secure: bool = False, responses: tuple[LimitResponse, ...] = (),
                  job_launcher: Callable[..., Any] | None = None, ecc_source: Any = None,
-                 bench_key: bytes | None = None) -> None:
+                 bench_key: bytes | None = None, gpu_power: Any = None) -> None:
         self.path = path
+        self.gpu_power = gpu_power  # NVML's side of the GPU (None: the simulated model)
         self.bench_key = bench_key
         self.job_launcher = job_launcher
         self.ecc_source = ecc_source  # the same source across restarts, as the GPU is
@@ -144,7 +145,8 @@ class Harness:
         self._dbs.append(db)
         sdls = Sdls([DEFAULT_ASSOCIATION], self.keys) if self.keys else None
         return Supervisor(self.link, DICTIONARY, db, self.clock, sdls, self.responses, lambda: self.mono,
-                          job_launcher=self.job_launcher, ecc_source=self.ecc_source, bench_key=self.bench_key)
+                          job_launcher=self.job_launcher, ecc_source=self.ecc_source, bench_key=self.bench_key,
+                          gpu_power=self.gpu_power)
 
     def restart(self) -> Supervisor:
         """A kill and a restart: the old instance is abandoned as it is, a new one opens the same file.

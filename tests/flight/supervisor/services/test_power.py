@@ -16,6 +16,8 @@ from flight.dictionary import load_dictionary
 from flight.power.bus_message import BusReport, pack_state, unpack_draw
 from flight.power.governor import BusState
 from flight.power.mode import PowerMode
+from flight.power.nvml_gpu import NvmlGpu
+from tests.flight.power._fake_nvml import FakeNvml, install
 
 from .._harness import Harness, events, hk_reports
 from .test_jobs import Bench, make_bench
@@ -170,9 +172,86 @@ def test_garbage_from_the_bus_is_counted_and_the_last_good_state_kept(bench: Ben
     assert governor.report.state == SUNNY
 
 
-def test_every_power_channel_of_the_dictionary_is_in_the_power_report_and_fed(bench: Bench) -> None:
+def board_bench(make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch, control: bool = True,
+                **board: float | bool) -> tuple[Bench, FakeNvml]:
+    """A supervisor on a (fake) real GPU: NVML's draw, temperature and cap."""
+    fake = install(monkeypatch, **board)
+    return make_bench(make_harness, monkeypatch, gpu_power=NvmlGpu(control=control)), fake
+
+
+def test_on_a_gpu_the_plans_cap_goes_to_the_board(make_harness: Callable[..., Harness],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, draw_w=455.0)
+    bench.running()
+    bus(bench, SUNNY)
+    assert board.caps_set_w == [700.0]
+    bench.harness.ok("SET_POWER_CAP", {"cap_w": 350.0})
+    bus(bench, SUNNY)
+    bus(bench, SUNNY)
+    assert board.caps_set_w == [700.0, 350.0]  # each change once
+    governor = bench.harness.supervisor.governor
+    assert governor.cap_control and governor.draw_w() == 455.0  # the board's own draw goes to the bus
+    assert unpack_draw(governor.take_draw() or b"")["payload_w"] == 455.0
+    sample = governor.sample()
+    assert (sample["power.gpu_source"], sample["power.gpu_cap_w"]) == ("NVML", 350.0)
+    bench.harness.supervisor.governor.close()
+    assert board.caps_set_w[-1] == 700.0  # the board's default again when the supervisor exits
+
+
+def test_without_leave_to_set_caps_the_plan_uses_the_drivers_cap(make_harness: Callable[..., Harness],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, control=False, default_w=500.0)
+    bench.running()
+    bus(bench, SUNNY)
+    governor = bench.harness.supervisor.governor
+    assert board.caps_set_w == [] and governor.setting.cap_w == 500.0 and bench.state(1) == "RUNNING"
+    assert governor.sample()["power.cap_control"] is False
+    bench.harness.ok("SET_POWER_CAP", {"cap_w": 300.0})  # a ceiling under the one cap it has
+    bus(bench, SUNNY)
+    assert bench.state(1) == "SUSPENDED" and "no cap the GPU takes is at or under 300 W" in bench.row(1)["reason"]
+
+
+def test_a_refused_cap_is_an_event_and_the_plan_falls_back_to_the_drivers(make_harness: Callable[..., Harness],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, settable=False, default_w=600.0)
+    bench.running()
+    bench.harness.downlink()
+    bus(bench, SUNNY)
+    governor = bench.harness.supervisor.governor
+    assert ("POWER_CAP_REFUSED", {"cap_w": 700.0, "reason": "NVML: Insufficient Permissions"}) in power_events(bench)
+    assert not governor.cap_control and bench.harness.counter("power.cap_refusals") == 1
+    bus(bench, SUNNY)
+    assert governor.setting.cap_w == 600.0 and bench.state(1) == "RUNNING"
+    assert [e for e in power_events(bench) if e[0] == "POWER_CAP_REFUSED"] == []  # said once
+
+
+def test_a_hot_board_suspends_the_job_whatever_the_bus_says(make_harness: Callable[..., Harness],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, temp_c=88.0)
+    bench.running()
+    bus(bench, replace(SUNNY, gpu_temp_c=40.0))
+    assert bench.state(1) == "SUSPENDED" and "GPU at 88.0 °C" in bench.row(1)["reason"]
+    assert bench.harness.supervisor.governor.sample()["power.gpu_temp_c"] == 88.0
+
+
+def test_a_failed_board_read_is_counted_and_the_bus_stands_in(make_harness: Callable[..., Harness],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, failing_reads=1, temp_c=88.0)
+    bench.running()
+    bus(bench, SUNNY)  # the read fails: the bus's 40 °C and the model's draw
+    governor = bench.harness.supervisor.governor
+    assert bench.state(1) == "RUNNING" and bench.harness.counter("power.gpu_read_errors") == 1
+    assert governor.draw_w() == 700.0
+    bus(bench, SUNNY)  # the board answers again, at 88 °C
+    assert bench.state(1) == "SUSPENDED"
+
+
+def test_every_power_channel_of_the_dictionary_is_in_the_power_report_and_fed(
+        make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch) -> None:
     channels = {c.name for c in DICTIONARY.report(POWER_SID).channels}
     assert channels == {c.name for c in DICTIONARY.telemetry if c.name.startswith("power.")}
+    # on a board that refuses caps and fails a read: every counter moves
+    bench, board = board_bench(make_harness, monkeypatch, settable=False, failing_reads=1)
     worker = bench.running()
     bus(bench, replace(SUNNY, in_eclipse=False, gpu_temp_c=55.0))
     bus(bench, DARK_AND_LOW, fraction=0.0)  # a suspension
@@ -184,6 +263,16 @@ def test_every_power_channel_of_the_dictionary_is_in_the_power_report_and_fed(be
     bench.harness.downlink()
     bench.tick(2.0)
     report = hk_reports(bench.harness.downlink(), POWER_SID)[-1]
-    zero_ok = {"power.in_eclipse", "power.mode"}  # false, and PERFORMANCE (0), in this sunlit moment
+    # false, PERFORMANCE (0), and false (the board refused a cap), in this sunlit moment
+    zero_ok = {"power.in_eclipse", "power.mode", "power.cap_control"}
     for name in channels - zero_ok:
         assert report[name] not in (0, 0.0, "NONE", False), name
+    assert report["power.gpu_source"] == "NVML" and report["power.cap_control"] is False
+
+
+def test_on_a_bench_the_simulated_gpu_takes_every_cap(bench: Bench) -> None:
+    bench.running()
+    bus(bench, SUNNY)
+    sample = bench.harness.supervisor.governor.sample()
+    assert (sample["power.gpu_source"], sample["power.cap_control"], sample["power.gpu_cap_w"]) == \
+        ("SIMULATED", True, 700.0)
