@@ -20,7 +20,7 @@ STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "time": float, "sunlit_fraction": float, "shed": bool, "soc": float, "capacity_wh": float, "array_w": float,
     "sunlit_array_w": float, "bus_load_w": float, "in_eclipse": bool, "eclipse_entry_s": float,
     "eclipse_exit_s": float, "gpu_temp_c": float, "charge_efficiency": float, "discharge_efficiency": float,
-    "max_charge_w": float,
+    "max_charge_w": float, "allocation_w": float, "plate_c": float, "radiator_c": float,
 }
 FROM_BUS: Protocol = {"state": STATE_FIELDS}
 TO_BUS: Protocol = {"draw": {"payload_w": float, "cap_w": float, "duty": float, "running": bool}}
@@ -35,12 +35,14 @@ class BusReport:
     time: float  # the bus's clock (mission time, UNIX seconds)
     sunlit_fraction: float
     shed: bool  # the EPS has cut the payload off
-    state: BusState
+    state: BusState  # what the governor plans with
+    plate_c: float  # the payload's cold plate
+    radiator_c: float
 
 
 def pack_state(report: BusReport) -> bytes:
     return pack("state", time=report.time, sunlit_fraction=report.sunlit_fraction, shed=report.shed,
-                **asdict(report.state))
+                plate_c=report.plate_c, radiator_c=report.radiator_c, **asdict(report.state))
 
 
 def unpack_state(raw: bytes) -> BusReport:
@@ -54,12 +56,14 @@ def unpack_state(raw: bytes) -> BusReport:
         "capacity_wh": fields["capacity_wh"] > 0, "charge_efficiency": 0 < fields["charge_efficiency"] <= 1,
         "discharge_efficiency": 0 < fields["discharge_efficiency"] <= 1,
         "eclipse_entry_s": 0 <= fields["eclipse_entry_s"] <= fields["eclipse_exit_s"],
-        **{name: fields[name] >= 0 for name in ("array_w", "sunlit_array_w", "bus_load_w", "max_charge_w")},
+        **{name: fields[name] >= 0 for name in ("array_w", "sunlit_array_w", "bus_load_w", "max_charge_w",
+                                                "allocation_w")},
+        **{name: fields[name] > -273.15 for name in ("gpu_temp_c", "plate_c", "radiator_c")},
     }
     wrong = next((name for name, ok in sense.items() if not ok), None)
     if wrong is not None:
         raise BusMessageError(f"state.{wrong}: {fields[wrong]} makes no sense")
-    head = {name: fields.pop(name) for name in ("time", "sunlit_fraction", "shed")}
+    head = {name: fields.pop(name) for name in ("time", "sunlit_fraction", "shed", "plate_c", "radiator_c")}
     return BusReport(state=BusState(**fields), **head)
 
 

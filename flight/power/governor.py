@@ -46,6 +46,7 @@ class BusState:
     charge_efficiency: float = 0.95
     discharge_efficiency: float = 0.95
     max_charge_w: float = 1e9
+    allocation_w: float = 1e9  # what the bus lets the payload draw now (its line's rating; 0: shed)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def plan(bus: BusState, mode: PowerMode, limits: Limits, gpu: GpuPowerModel) -> 
     if mode is PowerMode.OFF:
         return _off(bus, limits, gpu, "power mode OFF")
     thermal_cap = _thermal_cap(bus.gpu_temp_c, limits, gpu)
-    ceiling = min(limits.cap_ceiling_w, thermal_cap) if thermal_cap is not None else None
+    ceiling = min(limits.cap_ceiling_w, bus.allocation_w, thermal_cap) if thermal_cap is not None else None
     runs = _candidates(ceiling, gpu)
     suspend = Setting(Action.SUSPEND)
     sunlit = [suspend] if bus.in_eclipse else [*runs, suspend]

@@ -5,6 +5,8 @@ fraction of the Sun's disc, scaled by the inverse square of the Sun's distance. 
 energy store with charge and discharge efficiencies, a charge-rate limit, and a depth-of-discharge
 floor below which the bus sheds the payload (it never runs the battery empty: the rest of the
 spacecraft needs it). Surplus the battery cannot take is shunted, as a real EPS dumps it in the array.
+The payload's power line has a rating (its allocation, published to the payload): a current limiter
+holds the line there, and gives nothing while the payload is shed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class EpsSettings:
     max_charge_w: float = 1200.0
     shed_soc: float = 0.15  # the EPS cuts the payload off below this: the bus's own last reserve
     bus_load_w: float = 250.0  # avionics, radios, heaters, attitude control
+    payload_line_w: float = 1000.0  # the payload's power line: its current limiter's rating
 
     def __post_init__(self) -> None:
         checks = {
@@ -31,6 +34,7 @@ class EpsSettings:
             "initial_soc": 0 <= self.initial_soc <= 1, "charge_efficiency": 0 < self.charge_efficiency <= 1,
             "discharge_efficiency": 0 < self.discharge_efficiency <= 1, "max_charge_w": self.max_charge_w > 0,
             "shed_soc": 0 <= self.shed_soc < 1, "bus_load_w": self.bus_load_w >= 0,
+            "payload_line_w": self.payload_line_w >= 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -53,6 +57,11 @@ class Eps:
         self.shed = False
 
     @property
+    def allocation_w(self) -> float:
+        """What the payload may draw now: its line's rating, or nothing while it is shed."""
+        return 0.0 if self.shed else self.settings.payload_line_w
+
+    @property
     def soc(self) -> float:
         return self.energy_wh / self.settings.capacity_wh
 
@@ -70,7 +79,7 @@ class Eps:
             self.shed = True
         elif self.shed and self.soc >= s.shed_soc + 0.05:
             self.shed = False
-        payload = 0.0 if self.shed else payload_w
+        payload = min(payload_w, self.allocation_w)
         net = array - s.bus_load_w - heater_w - payload
         hours = seconds / 3600.0
         shunted = 0.0

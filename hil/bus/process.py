@@ -78,7 +78,8 @@ def serve(run: BusRun, out: TextIO = sys.stdout) -> dict[str, object]:
             sample = bus.advance(run.step_s, payload_w)
             counters.inc("steps")
             min_soc, max_gpu_c = min(min_soc, sample.soc), max(max_gpu_c, sample.gpu_c)
-            report = BusReport(bus.t, sample.sunlit_fraction, sample.shed, bus.bus_state())
+            report = BusReport(bus.t, sample.sunlit_fraction, sample.shed, bus.bus_state(), sample.plate_c,
+                               sample.radiator_c)
             state_out.send(pack_state(report), zmq.NOBLOCK)
             counters.inc("states_sent")
             if run.stats is not None and counters["steps"] % 10 == 0:
@@ -131,6 +132,8 @@ def add_bus_command(commands: argparse._SubParsersAction[Any]) -> None:
     eps.add_argument("--soc", type=float, default=defaults.initial_soc, help="starting state of charge, 0..1")
     eps.add_argument("--bus-load-w", type=float, default=defaults.bus_load_w,
                      help=f"the bus's own loads, W (default {defaults.bus_load_w:g})")
+    eps.add_argument("--payload-line-w", type=float, default=defaults.payload_line_w,
+                     help=f"the payload's power line rating, its allocation, W (default {defaults.payload_line_w:g})")
     bus.add_argument("--stats", type=Path, metavar="FILE", help="keep a JSON file of the latest state up to date")
     bus.set_defaults(handler=run_bus)
 
@@ -143,7 +146,7 @@ def run_bus(args: argparse.Namespace) -> int:
     else:
         orbit = Orbit.default() if args.orbit == "default" else Orbit.dawn_dusk()
     eps = replace(EpsSettings(), array_w=args.array_w, capacity_wh=args.capacity_wh, initial_soc=args.soc,
-                  bus_load_w=args.bus_load_w)
+                  bus_load_w=args.bus_load_w, payload_line_w=args.payload_line_w)
     run = BusRun(ports, orbit, args.start if args.start is not None else orbit.epoch, args.rate, args.step,
                  args.duration, BusSettings(eps=eps), args.stats)
     serve(run)

@@ -37,6 +37,7 @@ class BusSample:
     payload_w: float
     heater_w: float
     gpu_c: float
+    plate_c: float
     radiator_c: float
     shed: bool
 
@@ -93,7 +94,7 @@ class BusSimulator:
                         bus_load_w=eps.bus_load_w + self._heater_w, in_eclipse=in_eclipse, eclipse_entry_s=entry,
                         eclipse_exit_s=exit_, gpu_temp_c=self.thermal.gpu_c,
                         charge_efficiency=eps.charge_efficiency, discharge_efficiency=eps.discharge_efficiency,
-                        max_charge_w=eps.max_charge_w)
+                        max_charge_w=eps.max_charge_w, allocation_w=self.eps.allocation_w)
 
     def advance(self, seconds: float, payload_w: float) -> BusSample:
         """``seconds`` with the payload asking for ``payload_w`` (the EPS may shed it)."""
@@ -105,4 +106,4 @@ class BusSimulator:
             self._extend()
         self._fraction, self._distance_au = self._light(self.t)
         return BusSample(self.t, self._fraction, self.eps.soc, step.array_w, got, self._heater_w, self.thermal.gpu_c,
-                         self.thermal.radiator_c, step.shed)
+                         self.thermal.plate_c, self.thermal.radiator_c, step.shed)

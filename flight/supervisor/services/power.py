@@ -256,7 +256,9 @@ class PowerService:
             "power.eclipse_in_s": state.eclipse_entry_s if state else 0.0,
             "power.margin_wh": self.decision.margin_wh if self.decision is not None else 0.0,
             "power.gpu_cap_w": self._gpu_cap_w(), "power.gpu_source": "SIMULATED" if self.nvml is None else "NVML",
-            "power.cap_control": self.cap_control,
+            "power.cap_control": self.cap_control, "power.allocation_w": state.allocation_w if state else 0.0,
+            "power.plate_c": self.report.plate_c if self.report else 0.0,
+            "power.radiator_c": self.report.radiator_c if self.report else 0.0,
         }
 
     def _gpu_cap_w(self) -> float:

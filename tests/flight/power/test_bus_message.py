@@ -25,7 +25,7 @@ from flight.power.governor import BusState
 
 STATE = BusState(soc=0.7, capacity_wh=400.0, array_w=0.0, sunlit_array_w=2400.0, bus_load_w=250.0, in_eclipse=True,
                  eclipse_entry_s=0.0, eclipse_exit_s=1200.0, gpu_temp_c=41.5)
-REPORT = BusReport(time=1.77e9, sunlit_fraction=0.0, shed=False, state=STATE)
+REPORT = BusReport(time=1.77e9, sunlit_fraction=0.0, shed=False, state=STATE, plate_c=30.5, radiator_c=-12.0)
 
 
 def fields() -> dict[str, Any]:
@@ -40,6 +40,7 @@ def test_a_state_round_trips() -> None:
 @pytest.mark.parametrize(("name", "value"), [
     ("soc", 1.5), ("soc", -0.1), ("capacity_wh", 0.0), ("charge_efficiency", 0.0), ("sunlit_fraction", 2.0),
     ("eclipse_entry_s", 2000.0), ("array_w", -5.0), ("gpu_temp_c", math.nan), ("bus_load_w", math.inf),
+    ("allocation_w", -1.0), ("radiator_c", -300.0), ("plate_c", math.inf),
 ])
 def test_a_state_that_makes_no_sense_is_refused_naming_the_field(name: str, value: float) -> None:
     raw = msgpack.packb({**fields(), name: value})

@@ -107,6 +107,14 @@ def test_the_operators_cap_ceiling_is_never_exceeded() -> None:
     assert decision.now == Setting(Action.RUN, 420.0, 1.0)
 
 
+def test_the_cap_stays_within_the_bus_allocation_and_a_shed_payload_is_suspended() -> None:
+    big = replace(SUN, capacity_wh=5000.0, soc=1.0)
+    assert plan(replace(big, allocation_w=480.0), PowerMode.PERFORMANCE, LIMITS, GPU).now == \
+        Setting(Action.RUN, 480.0, 1.0)
+    shed = plan(replace(big, allocation_w=0.0), PowerMode.PERFORMANCE, LIMITS, GPU)
+    assert shed.now == Setting(Action.SUSPEND) and shed.reason == "no cap the GPU takes is at or under 0 W: suspended"
+
+
 def test_a_ceiling_under_the_lowest_cap_suspends_and_says_why() -> None:
     big = replace(SUN, capacity_wh=5000.0, soc=1.0)
     decision = plan(big, PowerMode.PERFORMANCE, replace(LIMITS, cap_ceiling_w=150.0), GPU)

@@ -53,7 +53,16 @@ def test_the_payload_is_shed_at_the_reserve_and_given_back_with_hysteresis() -> 
     assert not eps.step(1.0, 1.0, 500.0).shed
 
 
-@pytest.mark.parametrize("field", ["capacity_wh", "charge_efficiency", "initial_soc", "max_charge_w"])
+def test_the_payload_line_holds_at_its_rating_and_allots_nothing_while_shed() -> None:
+    eps = Eps(EpsSettings(capacity_wh=1000.0, initial_soc=0.9, payload_line_w=600.0))
+    assert eps.allocation_w == 600.0
+    assert eps.step(1.0, 1.0, 900.0).payload_w == 600.0 and eps.step(1.0, 1.0, 400.0).payload_w == 400.0
+    eps.energy_wh = 100.0  # under the reserve
+    assert eps.step(1.0, 0.0, 400.0).shed and eps.allocation_w == 0.0
+
+
+@pytest.mark.parametrize("field", ["capacity_wh", "charge_efficiency", "initial_soc", "max_charge_w",
+                                   "payload_line_w"])
 def test_impossible_settings_are_refused_naming_the_field(field: str) -> None:
     with pytest.raises(ConfigError, match=f"bus.eps.{field}"):
         EpsSettings(**{field: -1.0})

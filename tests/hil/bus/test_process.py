@@ -43,6 +43,8 @@ def test_the_bus_publishes_its_state_and_hears_the_payloads_draw() -> None:
     times = [r.time for r in received]
     assert all(b - a == pytest.approx(10.0) for a, b in zip(times, times[1:], strict=False))
     assert all(0.0 <= r.state.soc <= 1.0 for r in received)
+    # the allocation, and the three temperatures of the heat path
+    assert all(r.state.allocation_w == 1000.0 and r.state.gpu_temp_c > r.plate_c > r.radiator_c for r in received[5:])
     counters = json.loads(out.splitlines()[-1])["counters"]
     assert counters["bus.draws_heard"] >= 10 and counters["bus.bad_draws"] == 1
     assert counters["bus.states_sent"] == counters["bus.steps"] >= 20

@@ -39,7 +39,7 @@ def bench(make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch)
 
 def bus(bench: Bench, state: BusState, fraction: float = 1.0) -> None:
     """One state from the bus, then a second of time: the governor plans with it."""
-    bench.harness.supervisor.governor.on_bus_message(pack_state(BusReport(1.77e9, fraction, False, state)))
+    bench.harness.supervisor.governor.on_bus_message(pack_state(BusReport(1.77e9, fraction, False, state, 25.0, -20.0)))
     bench.tick(1.0)
 
 
@@ -166,7 +166,7 @@ def test_a_critical_battery_is_power_safe_mode_left_with_hysteresis(bench: Bench
 def test_garbage_from_the_bus_is_counted_and_the_last_good_state_kept(bench: Bench) -> None:
     governor = bench.harness.supervisor.governor
     bus(bench, SUNNY)
-    for raw in (b"", b"\xc1", pack_state(BusReport(1.0, 5.0, False, SUNNY))):
+    for raw in (b"", b"\xc1", pack_state(BusReport(1.0, 5.0, False, SUNNY, 25.0, -20.0))):
         governor.on_bus_message(raw)
     assert bench.harness.counter("power.bad_bus_messages") == 3 and governor.report is not None
     assert governor.report.state == SUNNY
