@@ -26,7 +26,7 @@ from flight.link.sdls import Sdls
 from flight.link.tmframe import TmChannelFormat
 from flight.link.uplink_receiver import UplinkReceiver
 from flight.link.vcmux import VirtualChannelMux
-from flight.power.mode import PowerMode, PowerState
+from flight.power.mode import PowerState
 from flight.power.nvml_gpu import NvmlGpu
 from flight.seu.ecc_source import EccSource
 from flight.supervisor.clock import Clock
@@ -90,7 +90,6 @@ class Supervisor:
                                     lambda: params.get("events.flood_limit"), lambda: params.get("events.flood_window"))
         self.modes = Modes(db)
         self.power = PowerState(db)
-        self.modes.on_safe(lambda _reason: self.power.set(PowerMode.OFF))
         self.dispatcher = Dispatcher(db, dictionary, self.verifier, self.events, self.modes)
         self.functions = FunctionManagement(self.dispatcher)
         self.journal = Journal(db)
@@ -106,6 +105,7 @@ class Supervisor:
                                allowed=lambda: self.modes.mode is Mode.NOMINAL and not self.governor.suspended)
         self.governor = PowerService(self.events, self.jobs, self.power, params.get, params.set, monotonic,
                                      safe_mode=lambda: self.modes.mode is not Mode.NOMINAL, nvml=gpu_power)
+        self.modes.on_safe(self.governor.on_safe_mode)
         self.modes.on_safe(lambda reason: self.jobs.suspend_all(f"safe mode: {reason}"))
         self.ecc = EccMonitor(db, self.events, ecc_source, monotonic, self.jobs.kill_workers)
         self.faults = BenchFaults(db, self.events, self.jobs, ecc_source, bench_key)  # test-only; keyed

@@ -97,6 +97,13 @@ class PowerService:
         self.events.raise_event("POWER_MODE_CHANGED", mode=mode.name, reason="by command")
         self._next = 0.0  # plan at once in the new mode
 
+    def on_safe_mode(self, reason: str) -> None:
+        """Safe mode (inside its unit) sets the power mode to OFF, the minimum."""
+        if self.power.mode is not PowerMode.OFF:
+            self.power.set(PowerMode.OFF)
+            self.events.raise_event("POWER_MODE_CHANGED", mode="OFF", reason=f"safe mode: {reason}"[:150])
+        self._next = 0.0
+
     def _set_cap(self, ctx: CommandContext) -> None:
         # Through the parameter, so that it is kept across restarts and PARAM_GET shows it.
         self.set_parameter("power.cap_ceiling_w", ctx.arguments["cap_w"])

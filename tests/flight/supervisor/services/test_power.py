@@ -114,6 +114,17 @@ def test_set_power_mode_off_suspends_and_performance_resumes(bench: Bench) -> No
     assert bench.state(1) == "QUEUED"
 
 
+def test_safe_mode_sets_the_power_mode_off_with_an_event(bench: Bench) -> None:
+    bench.harness.downlink()
+    bench.harness.ok("SAFE_MODE_ENTER", {"reason": "test"})
+    assert bench.harness.supervisor.power.mode is PowerMode.OFF
+    changes = [e for e in events(bench.harness.downlink()) if e[0] == "POWER_MODE_CHANGED"]
+    assert changes == [("POWER_MODE_CHANGED", {"mode": "OFF", "reason": "safe mode: test"})]
+    bench.harness.ok("SAFE_MODE_EXIT", {})
+    bench.harness.ok("SAFE_MODE_ENTER", {"reason": "again"})  # already OFF: no change, no event
+    assert [e for e in events(bench.harness.downlink()) if e[0] == "POWER_MODE_CHANGED"] == []
+
+
 def test_safe_mode_refuses_any_power_mode_but_off(bench: Bench) -> None:
     bench.harness.ok("SAFE_MODE_ENTER", {"reason": "test"})
     [outcome] = bench.harness.uplink(bench.harness.command("SET_POWER_MODE", {"mode": "PERFORMANCE"}))
