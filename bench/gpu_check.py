@@ -103,26 +103,29 @@ def gemma(path: Path) -> dict[str, Any]:
 
 def nvml_power() -> dict[str, Any]:
     """What the governor reads through NVML while the GPU works, and a cap set and restored where allowed."""
-    from flight.power.nvml_gpu import CapRefused, NvmlGpu
+    from flight.power.nvml_gpu import GpuPowerError, NvmlGpu
 
     gpu = NvmlGpu(control=True)
     idle = gpu.read()
     x = torch.randn(8192, 8192, device="cuda")
-    for _ in range(200):  # about a second of matrix products: the board's draw must rise
+    for _ in range(300):  # seconds of matrix products queued: the board's draw must rise
         x = torch.tanh(x @ x * 1e-4)
+    time.sleep(2.0)  # NVML's power reading is an average over about a second: read it mid-work
     busy = gpu.read()
     torch.cuda.synchronize()
     out: dict[str, Any] = {"cap_range_w": gpu.cap_range_w, "default_cap_w": gpu.default_cap_w,
-                           "idle": asdict(idle), "busy": asdict(busy)}
+                           "idle": asdict(idle), "busy": asdict(busy), "draw_rises": busy.draw_w > idle.draw_w}
     target = max(gpu.cap_range_w[0], gpu.default_cap_w / 2)
     try:
         gpu.set_cap(target)
         out["cap_set"] = {"asked_w": target, "enforced_w": gpu.read().cap_w}
-    except CapRefused as exc:
+    except GpuPowerError as exc:
         out["cap_set"] = {"asked_w": target, "refused": str(exc)}
     finally:
-        gpu.restore()
-    out["cap_after_restore_w"] = gpu.read().cap_w
+        gpu.close()
+    again = NvmlGpu()
+    out["cap_after_close_w"] = again.read().cap_w  # the default again, if the cap was set
+    again.close()
     return out
 
 

@@ -39,7 +39,7 @@ def checked(raw: bytes, protocol: Protocol, what: str, limit: int,
     else raises ``error``, naming the field."""
     message = _map(raw, limit, error)
     kind = message.pop("kind", None)
-    if kind not in protocol:
+    if not isinstance(kind, str) or kind not in protocol:  # a list or map as the kind is not hashable
         raise error(f"unknown {what} {kind!r}")
     for name, wanted in protocol[kind].items():
         value = message.get(name)

@@ -12,12 +12,15 @@ bench never needs the library.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
 
 from flight.link.errors import ConfigError
 from flight.power.gpu_model import GpuPowerModel
 
 GPU_POWER_SOURCES = ("auto", "nvml", "simulated")
+log = logging.getLogger(__name__)
 
 
 class GpuPowerError(Exception):
@@ -25,7 +28,8 @@ class GpuPowerError(Exception):
 
 
 class CapRefused(GpuPowerError):
-    """The driver would not take a power cap (no permission, not supported, not allowed here)."""
+    """The driver will not take a power cap, now or later (no permission, not supported, not allowed
+    here). Any other failure to set one is a plain :class:`GpuPowerError`, worth another try."""
 
 
 @dataclass(frozen=True)
@@ -66,37 +70,43 @@ class NvmlGpu:
         if not self.control:
             raise CapRefused("the mission file does not allow it ([flight] power_cap_control = false)")
         low, high = self.cap_range_w
+        nvml = self._nvml
         try:
-            self._nvml.nvmlDeviceSetPowerManagementLimit(self._handle, round(min(high, max(low, cap_w)) * 1000))
-        except self._nvml.NVMLError as exc:
+            nvml.nvmlDeviceSetPowerManagementLimit(self._handle, round(min(high, max(low, cap_w)) * 1000))
+        except (nvml.NVMLError_NoPermission, nvml.NVMLError_NotSupported) as exc:
             raise CapRefused(f"NVML: {exc}") from None
+        except nvml.NVMLError as exc:
+            raise GpuPowerError(f"NVML: {exc}") from None
         self._set_by_us = True
 
-    def restore(self) -> None:
-        """The board's default cap again, if we changed it: when the supervisor exits (a kill leaves
-        the last cap we set, and the next supervisor sets its own)."""
-        if self._set_by_us:
-            try:
-                self._nvml.nvmlDeviceSetPowerManagementLimit(self._handle, round(self.default_cap_w * 1000))
-            except self._nvml.NVMLError:
-                return
-            self._set_by_us = False
+    def close(self) -> None:
+        """The supervisor exits: the board's default cap again, if we changed it (a kill leaves the
+        last cap we set, and the next supervisor sets its own), and NVML let go."""
+        nvml = self._nvml
+        try:
+            if self._set_by_us:
+                nvml.nvmlDeviceSetPowerManagementLimit(self._handle, round(self.default_cap_w * 1000))
+                self._set_by_us = False
+        except nvml.NVMLError as exc:
+            log.warning("the GPU's default power cap could not be put back: %s", exc)
+        finally:
+            with contextlib.suppress(nvml.NVMLError):
+                nvml.nvmlShutdown()
 
     def model(self, base: GpuPowerModel) -> GpuPowerModel:
-        """The governor's model, fitted to this board's cap range (its shape stays the base model's)."""
+        """The governor's model, fitted to this board's cap range (its shape stays the base model's).
+        A board NVML can read is powered: with its job suspended it idles, it is not switched off."""
         low, high = self.cap_range_w
         if not 0 < low <= high:
             return base  # a driver that reports no usable range: the base model's caps
         idle = min(base.idle_w, low / 2)  # a board whose lowest cap is under our idle figure
-        return GpuPowerModel(idle_w=idle, max_w=high, min_cap_w=low, exponent=base.exponent,
-                             suspended_w=min(base.suspended_w, idle))
+        return GpuPowerModel(idle_w=idle, max_w=high, min_cap_w=low, exponent=base.exponent, suspended_w=idle)
 
 
 def open_nvml_gpu(kind: str = "auto", control: bool = False) -> NvmlGpu | None:
     """``nvml`` (a GPU must be there), ``simulated`` (None: the model stands in), or ``auto``: NVML
-    where it finds a GPU whose power it can read, the model elsewhere."""
-    if kind not in GPU_POWER_SOURCES:
-        raise ConfigError(f"flight.gpu_power: {kind!r} is not one of {', '.join(GPU_POWER_SOURCES)}")
+    where it finds a GPU whose power it can read, the model elsewhere (one of GPU_POWER_SOURCES: the
+    mission file's check)."""
     if kind == "simulated":
         return None
     try:

@@ -103,16 +103,20 @@ def test_a_day_in_orbit_keeps_the_floor_and_the_limit_and_loses_no_work(tmp_path
     assert not [e for e in events if e.name in ("JOB_WORKER_LOST", "JOB_FAILED", "POWER_SAFE")]
     suspended = [e for e in events if e.name == "POWER_SUSPENDED"]
     resumed = [e for e in events if e.name == "POWER_RESUMED"]
-    assert len(dark) >= 15 and len(suspended) >= len(dark) // 2 and len(resumed) >= len(suspended) - 2, \
+    # One suspension in each eclipse but at most one (the last is the bus falling silent at the end),
+    # and a resumption after each but perhaps the last.
+    assert len(dark) >= 15 and len(suspended) - 1 >= len(dark) - 1 and len(resumed) >= len(suspended) - 2, \
         (len(dark), len(suspended), len(resumed), wall)
     # No lost work: each new worker starts at or after every step the last one logged (the stop
     # checkpoints where it stopped), and every loss logged all day is an uninterrupted run's.
     starts = [e for e in events if e.name == "JOB_STARTED" and e.arguments["job"] == job]
-    assert len(starts) >= len(resumed) // 2
+    assert len(starts) >= len(resumed) // 2  # a worker still starting when an eclipse came never said hello
     for start in starts[1:]:
         logged = max(step for when, step, _ in progress if when < start.time)
         assert start.arguments["step"] >= logged, (start, logged)
     last = max(step for _, step, _ in progress)
-    assert {step: loss for _, step, loss in progress} == reference_losses(ALL_DAY, last)
+    reference = reference_losses(ALL_DAY, last)
+    assert {step for _, step, _ in progress} == set(reference)
+    assert [(step, loss) for _, step, loss in progress if loss != reference[step]] == []
     print(f"day: {len(dark)} eclipses, {len(suspended)} suspensions, {len(resumed)} resumptions, {last} steps, "
           f"state of charge ≥ {summary['min_soc']:.3f}, GPU ≤ {summary['max_gpu_c']:.1f} °C, {wall:.0f} s")

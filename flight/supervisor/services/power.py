@@ -70,6 +70,7 @@ class PowerService:
         self._driver_cap_w: float | None = None  # the cap the driver enforces, as last read
         self._applied_cap_w: float | None = None
         self.counters = Counters("power")
+        self._sense()  # the driver's cap, before the first plan
         self.report: BusReport | None = None
         self.heard_at = 0.0
         self.decision: Decision | None = None
@@ -132,10 +133,11 @@ class PowerService:
         self._planned_at = self.monotonic()
         self._next = self._planned_at + TICK_PERIOD
         self._draw_due = True
+        self._sense()
         if self.report is None or self.monotonic() - self.heard_at > self.parameter("power.bus_timeout"):
+            self.decision = None  # no plan, and no margin to report
             self._hold(f"no bus state for {self.parameter('power.bus_timeout'):g} s: the governor cannot plan")
             return
-        self._sense()
         self.governor.limits = self._limits()
         self.governor.gpu = self._model()
         was_safe = self.governor.safe
@@ -157,7 +159,7 @@ class PowerService:
             self.sensed = self.nvml.read()
         except GpuPowerError:
             self.sensed = None  # this plan goes on the bus's temperature and the model's draw
-            self.counters.inc("gpu_read_errors")
+            self.counters.inc("nvml_errors")
             return
         self._driver_cap_w = self.sensed.cap_w
 
@@ -169,10 +171,11 @@ class PowerService:
         return state
 
     def _fixed_cap_w(self) -> float | None:
-        """With no control of the cap: the one the driver enforces, the only one the plan can choose."""
-        if self.cap_control or self._driver_cap_w is None:
+        """With no control of the cap: the one the driver enforces, the only one the plan can choose
+        (never read: the board's highest, the safe assumption for the battery)."""
+        if self.cap_control:
             return None
-        return self.gpu.clamp(self._driver_cap_w)
+        return self.gpu.clamp(self._driver_cap_w if self._driver_cap_w is not None else self.gpu.max_w)
 
     def _model(self) -> GpuPowerModel:
         fixed = self._fixed_cap_w()
@@ -211,12 +214,15 @@ class PowerService:
             self.events.raise_event("POWER_CAP_REFUSED", cap_w=cap_w, reason=str(exc)[:150])
             self._next = 0.0  # plan again at once, with the driver's cap
             return
+        except GpuPowerError:
+            self.counters.inc("nvml_errors")  # a passing failure: tried again at the next plan
+            return
         self._applied_cap_w = cap_w
 
     def close(self) -> None:
         """The supervisor exits: the board's default cap again."""
         if self.nvml is not None:
-            self.nvml.restore()
+            self.nvml.close()
 
     def _hold(self, reason: str) -> None:
         self.setting = Setting(Action.OFF if self.safe_mode() or self.governor.safe else Action.SUSPEND)
@@ -236,9 +242,13 @@ class PowerService:
         if not self._draw_due:
             return None
         self._draw_due = False
-        running = self.setting.action is Action.RUN and self._running is not None
+        running = self._job_running()
         return pack_draw(self.draw_w(), self.setting.cap_w if running else 0.0,
                          self.setting.duty if running else 0.0, running)
+
+    def _job_running(self) -> bool:
+        """The plan runs a job, and one was running when it was made."""
+        return self.setting.action is Action.RUN and self._running is not None
 
     def draw_w(self) -> float:
         """What the payload draws: the board's, as NVML last read it; on a bench, the simulated GPU at
@@ -246,13 +256,13 @@ class PowerService:
         database read on every housekeeping sample)."""
         if self.sensed is not None:
             return self.sensed.draw_w
-        if self.setting.action is Action.RUN and self._running is None:
+        if self.setting.action is Action.RUN and not self._job_running():
             return self.gpu.suspended_w  # the plan would run a job, but none is running yet
         return payload_w(self.setting, self.gpu)
 
     def sample(self) -> dict[str, Any]:
         state = self.report.state if self.report is not None else None
-        running = self.setting.action is Action.RUN
+        running = self._job_running()
         return {
             "power.action": self.setting.action.name if self.report is not None else "NONE",
             "power.draw_w": self.draw_w(), "power.cap_w": self.setting.cap_w if running else 0.0,
@@ -271,4 +281,4 @@ class PowerService:
     def _gpu_cap_w(self) -> float:
         if self.nvml is not None:
             return self._driver_cap_w or 0.0
-        return self.setting.cap_w if self.setting.action is Action.RUN else 0.0
+        return self.setting.cap_w if self._job_running() else 0.0

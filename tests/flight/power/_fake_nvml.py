@@ -17,6 +17,10 @@ class NVMLError_NoPermission(NVMLError):  # noqa: N801 (pynvml's name)
     pass
 
 
+class NVMLError_NotSupported(NVMLError):  # noqa: N801
+    pass
+
+
 class NVMLError_InvalidArgument(NVMLError):  # noqa: N801
     pass
 
@@ -35,6 +39,8 @@ class FakeNvml:
     settable: bool = True  # False: the process has no permission to set the cap
     present: bool = True  # False: no driver (nvmlInit fails)
     failing_reads: int = 0  # the next reads that fail
+    failing_sets: int = 0  # the next caps that fail for a passing reason
+    shut_down: bool = False
     caps_set_w: list[float] = field(default_factory=list)
     NVML_TEMPERATURE_GPU: int = 0
 
@@ -42,10 +48,14 @@ class FakeNvml:
         self.cap_mw = round(self.default_w * 1000)
         self.NVMLError = NVMLError
         self.NVMLError_NoPermission = NVMLError_NoPermission
+        self.NVMLError_NotSupported = NVMLError_NotSupported
 
     def nvmlInit(self) -> None:  # noqa: N802 (pynvml's names, all below)
         if not self.present:
             raise NVMLError_LibraryNotFound("NVML Shared Library Not Found")
+
+    def nvmlShutdown(self) -> None:  # noqa: N802
+        self.shut_down = True
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> str:  # noqa: N802
         return f"gpu{index}"
@@ -72,6 +82,9 @@ class FakeNvml:
     def nvmlDeviceSetPowerManagementLimit(self, _handle: str, limit_mw: int) -> None:  # noqa: N802
         if not self.settable:
             raise NVMLError_NoPermission("Insufficient Permissions")
+        if self.failing_sets:
+            self.failing_sets -= 1
+            raise NVMLError("Timeout")
         if not isinstance(limit_mw, int) or not self.min_w * 1000 <= limit_mw <= self.max_w * 1000:
             raise NVMLError_InvalidArgument("Invalid Argument")
         self.cap_mw = limit_mw

@@ -236,6 +236,41 @@ def test_a_refused_cap_is_an_event_and_the_plan_falls_back_to_the_drivers(make_h
     assert [e for e in power_events(bench) if e[0] == "POWER_CAP_REFUSED"] == []  # said once
 
 
+def test_without_leave_and_without_a_reading_the_plan_assumes_the_highest_cap(
+        make_harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, control=False, default_w=500.0)
+    governor = bench.harness.supervisor.governor
+    governor._driver_cap_w = None  # as if the board had never answered
+    board.failing_reads = 1
+    bench.running()
+    bus(bench, SUNNY)
+    assert governor.setting.cap_w == 700.0 and board.caps_set_w == []  # the battery's worst case
+
+
+def test_a_passing_failure_to_set_the_cap_is_counted_and_tried_again(make_harness: Callable[..., Harness],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, failing_sets=1)
+    bench.running()
+    bench.harness.downlink()
+    bus(bench, SUNNY)
+    governor = bench.harness.supervisor.governor
+    assert board.caps_set_w == [] and bench.harness.counter("power.nvml_errors") == 1 and governor.cap_control
+    bus(bench, SUNNY)
+    assert board.caps_set_w == [700.0] and not [e for e in power_events(bench) if e[0] == "POWER_CAP_REFUSED"]
+
+
+def test_with_the_bus_silent_the_board_is_still_read(make_harness: Callable[..., Harness],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, board = board_bench(make_harness, monkeypatch, draw_w=455.0)
+    bench.running()
+    bus(bench, SUNNY)
+    board.draw_w = 75.0  # suspended: the board idles
+    bench.tick(11.0)  # power.bus_timeout is 10 s
+    governor = bench.harness.supervisor.governor
+    assert bench.state(1) == "SUSPENDED" and governor.draw_w() == 75.0
+    assert governor.sample()["power.margin_wh"] == 0.0 and governor.sample()["power.cap_w"] == 0.0
+
+
 def test_a_hot_board_suspends_the_job_whatever_the_bus_says(make_harness: Callable[..., Harness],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     bench, board = board_bench(make_harness, monkeypatch, temp_c=88.0)
@@ -247,11 +282,12 @@ def test_a_hot_board_suspends_the_job_whatever_the_bus_says(make_harness: Callab
 
 def test_a_failed_board_read_is_counted_and_the_bus_stands_in(make_harness: Callable[..., Harness],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    bench, board = board_bench(make_harness, monkeypatch, failing_reads=1, temp_c=88.0)
+    bench, board = board_bench(make_harness, monkeypatch, temp_c=88.0)
+    board.failing_reads = 1
     bench.running()
     bus(bench, SUNNY)  # the read fails: the bus's 40 °C and the model's draw
     governor = bench.harness.supervisor.governor
-    assert bench.state(1) == "RUNNING" and bench.harness.counter("power.gpu_read_errors") == 1
+    assert bench.state(1) == "RUNNING" and bench.harness.counter("power.nvml_errors") == 1
     assert governor.draw_w() == 700.0
     bus(bench, SUNNY)  # the board answers again, at 88 °C
     assert bench.state(1) == "SUSPENDED"
@@ -262,7 +298,8 @@ def test_every_power_channel_of_the_dictionary_is_in_the_power_report_and_fed(
     channels = {c.name for c in DICTIONARY.report(POWER_SID).channels}
     assert channels == {c.name for c in DICTIONARY.telemetry if c.name.startswith("power.")}
     # on a board that refuses caps and fails a read: every counter moves
-    bench, board = board_bench(make_harness, monkeypatch, settable=False, failing_reads=1)
+    bench, board = board_bench(make_harness, monkeypatch, settable=False)
+    board.failing_reads = 1
     worker = bench.running()
     bus(bench, replace(SUNNY, in_eclipse=False, gpu_temp_c=55.0))
     bus(bench, DARK_AND_LOW, fraction=0.0)  # a suspension
