@@ -171,11 +171,12 @@ def from_table(cls: type, table: Any, where: str) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(f"{where or 'config'}: expected a table")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    settable = [f for f in dataclasses.fields(cls) if f.init]  # a field the class derives is not the file's
+    names = {f.name for f in settable}
     unknown = sorted(set(table) - names)
     if unknown:
         raise ConfigError(f"{_join(where, unknown[0])}: unknown key (known: {', '.join(sorted(names))})")
-    for f in dataclasses.fields(cls):
+    for f in settable:
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if required and f.name not in table:
             raise ConfigError(f"{_join(where, f.name)}: missing")
@@ -208,6 +209,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: {value!r} has the wrong type")
+    if origin is dict:  # a free table (e.g. a command's arguments): its contents are checked where it is used
+        return value if isinstance(value, dict) else _fail(where, "table", value)
     if hint is bytes:
         try:
             return bytes.fromhex(value) if isinstance(value, str) else _fail(where, "hex string", value)
