@@ -23,6 +23,7 @@ from hil.bus.process import add_bus_command
 from hil.demo import add_demo_command
 from hil.link.emulator import EmulatorConfig, LinkEndpoints, serve
 from hil.link.faults import FaultConfig, fault_settings, parse_setting
+from hil.mission.command import add_mission_command
 from hil.seu_campaign import add_seu_command
 from hil.stack import add_stack_command
 
@@ -194,7 +195,7 @@ def run_link(args: argparse.Namespace) -> int:
 # ---- the command table: each module adds its subcommand (add_<name>_command / run_<name>).
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[Any]], None], ...] = (
-    add_link_command, add_stack_command, add_demo_command, add_seu_command, add_bus_command)
+    add_link_command, add_stack_command, add_demo_command, add_seu_command, add_bus_command, add_mission_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

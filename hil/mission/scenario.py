@@ -39,6 +39,7 @@ is run as code.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import tomllib
@@ -91,6 +92,9 @@ class MissionSection:
     rate: float = 90.0  # simulated seconds per real one
     orbits: float = 3.0
     orbit: str = "default"
+    # Hours after the orbit's epoch that the mission starts; left out: ten minutes before the first
+    # pass of the link's stations, so that the mission opens with a pass coming.
+    start_hours: float | None = None
     seed: int = 7
 
     def __post_init__(self) -> None:
@@ -98,6 +102,7 @@ class MissionSection:
         _check(0 < self.rate <= 10_000, "rate", f"{self.rate} is not in (0, 10000]")
         _check(0 < self.orbits <= 100, "orbits", f"{self.orbits} is not in (0, 100]")
         _check(self.orbit in ("default", "dawn-dusk"), "orbit", f"{self.orbit!r} is not default or dawn-dusk")
+        _check(self.start_hours is None or 0 <= self.start_hours <= 24 * 30, "start_hours", "must be in [0, 720]")
 
 
 @dataclass(frozen=True)
@@ -309,6 +314,11 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     expectations: tuple[Expectation, ...] = ()
     path: Path | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # where each key is written, for later errors
+
+    def error(self, where: str, reason: str) -> ScenarioError:
+        """A mistake found after reading (a time the orbit cannot give), at its line."""
+        return ScenarioError(self.path or "<scenario>", locate(self.lines, where), where, reason)
 
     def steps(self) -> list[TimelineCommand | Fault]:
         """Commands and faults together, in the order the file gives them."""
@@ -343,7 +353,7 @@ def parse_scenario(text: str, dictionary: Dictionary, path: Path | str = "<scena
                             f"not valid TOML: {_AT_LINE.sub('', str(exc))}") from None
     lines = key_lines(text)
     try:
-        return _build(doc, dictionary, Path(path))
+        return dataclasses.replace(_build(doc, dictionary, Path(path)), lines=lines)
     except ConfigError as exc:
         where, reason = _split_error(str(exc))
         raise ScenarioError(path, locate(lines, where), where, reason) from None

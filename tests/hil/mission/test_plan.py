@@ -1,0 +1,85 @@
+"""A scenario laid on its orbit: the start before the first pass, the windows, each step's time, and
+`hil mission --check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flight.dictionary import load_dictionary
+from hil.bus.link_passes import orbit_windows, stations_named
+from hil.bus.shadow import eclipses
+from hil.cli import main
+from hil.mission.plan import START_LEAD_S, geometry, schedule
+from hil.mission.scenario import ScenarioError, parse_scenario
+
+DICTIONARY = load_dictionary()
+STEPS = '''[mission]
+name = "plan"
+orbits = 2
+[[command]]
+at = "aos 2 + 30s"
+name = "PING"
+[[command]]
+at = 0
+name = "NOOP"
+[[fault]]
+at = "eclipse 1 + 1m"
+kind = "kill-supervisor"
+'''
+
+
+def test_a_mission_opens_before_its_first_pass_and_its_windows_are_the_orbits() -> None:
+    scenario = parse_scenario(STEPS, DICTIONARY)
+    where = geometry(scenario)
+    assert where.duration_s == pytest.approx(2 * where.orbit.period_s)
+    assert where.passes[0][0] == pytest.approx(START_LEAD_S, abs=1.0)  # ten minutes before the first pass
+    stations = stations_named(scenario.link.stations)
+    assert where.passes == tuple((a, min(b, where.duration_s)) for a, b in orbit_windows(
+        where.orbit, stations, where.start, where.duration_s / 3600, 1.0) if a < where.duration_s)
+    found = eclipses(where.orbit, where.start, where.start + where.duration_s)
+    assert [round(entry) for entry, _ in where.eclipses] == [round(max(0.0, e.entry - where.start)) for e in found]
+
+
+def test_steps_come_in_time_order_at_their_windows() -> None:
+    scenario = parse_scenario(STEPS, DICTIONARY)
+    where = geometry(scenario)
+    planned = schedule(scenario, where)
+    assert [p.where for p in planned] == ["command[1]", "fault[0]", "command[0]"]
+    assert planned[1].t_s == pytest.approx(where.eclipses[0][0] + 60.0)
+    assert planned[2].t_s == pytest.approx(where.passes[1][0] + 30.0)
+
+
+def test_a_start_can_be_given_and_a_mission_without_stations_is_always_in_a_pass() -> None:
+    scenario = parse_scenario('[mission]\nname = "x"\nstart_hours = 1.5\n[link]\nstations = []\n', DICTIONARY)
+    where = geometry(scenario)
+    assert where.start - where.orbit.epoch == 5400.0 and where.passes == ((0.0, where.duration_s),)
+
+
+@pytest.mark.parametrize(("at", "reason"), [("aos 9", "the mission has"), ("eclipse 1 + 10h", "after the mission")])
+def test_a_time_the_orbit_cannot_give_is_an_error_at_its_line(at: str, reason: str) -> None:
+    scenario = parse_scenario(STEPS.replace('"eclipse 1 + 1m"', f'"{at}"'), DICTIONARY, "p.toml")
+    with pytest.raises(ScenarioError) as caught:
+        schedule(scenario, geometry(scenario))
+    assert caught.value.line == 11 and caught.value.where == "fault[0].at" and reason in caught.value.reason
+
+
+def test_hil_mission_check_prints_the_timeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plan.toml"
+    path.write_text(STEPS)
+    assert main(["mission", str(path), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "plan: 2 orbits of the default orbit" in out and "pass 1:" in out and "eclipse 1:" in out
+    assert out.index("command[1]") < out.index("fault[0]") < out.index("command[0]")
+
+
+def test_hil_mission_names_the_line_of_a_mistake_and_says_flying_is_not_built(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(STEPS.replace('name = "PING"', 'name = "PONG"'))
+    assert main(["mission", str(path), "--check"]) == 2
+    assert f"{path}:6: command[0].name: unknown command 'PONG'" in capsys.readouterr().err
+    path.write_text(STEPS)
+    assert main(["mission", str(path)]) == 2
+    assert "flying one is not built yet" in capsys.readouterr().err
