@@ -44,7 +44,8 @@ def run_mission(args: argparse.Namespace) -> int:
     for planned in steps:
         step = planned.step
         what = getattr(step, "name", "") or type(step).__name__
-        print(f"  {planned.t_s:8.0f} s  {planned.where:<12} {what}  ({step.when})")
+        tagged = f", runs on board at {planned.release_s:.0f} s" if planned.release_s is not None else ""
+        print(f"  {planned.t_s:8.0f} s  {planned.where:<12} {what}  ({step.when}{tagged})")
     for expectation in scenario.expectations:
         print(f"  expect {expectation}")
     return 0

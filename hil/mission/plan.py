@@ -14,7 +14,7 @@ from hil.bus.link_passes import orbit_windows, stations_named
 from hil.bus.orbit import Orbit
 from hil.bus.shadow import eclipses
 from hil.mission.scenario import Fault, Scenario, TimelineCommand
-from hil.mission.when import resolve
+from hil.mission.when import When, resolve
 
 START_LEAD_S = 600.0  # a mission without a start opens this long before its first pass
 SEARCH_HOURS = 48.0  # how far after the epoch a first pass is looked for
@@ -34,6 +34,7 @@ class PlannedStep:
     t_s: float  # simulated seconds after the start
     where: str  # "command[0]", "fault[2]": the scenario's own name for it
     step: TimelineCommand | Fault
+    release_s: float | None = None  # a time-tagged command: when it runs on board
 
 
 def geometry(scenario: Scenario) -> Geometry:
@@ -62,12 +63,21 @@ def schedule(scenario: Scenario, where: Geometry) -> list[PlannedStep]:
     named += [(f"fault[{i}]", step) for i, step in enumerate(scenario.faults)]
     planned = []
     for name, step in named:
-        try:
-            t = resolve(step.when, where.passes, where.eclipses)
-        except ValueError as exc:
-            raise scenario.error(f"{name}.at", str(exc)) from None
-        if t > where.duration_s:
-            raise scenario.error(f"{name}.at", f"{step.when} is {t:.0f} s after the start, after the mission's "
-                                               f"end at {where.duration_s:.0f} s")
-        planned.append(PlannedStep(t, name, step))
+        t = _time(scenario, where, f"{name}.at", step.when)
+        released = getattr(step, "released", None)
+        release = _time(scenario, where, f"{name}.release", released) if released is not None else None
+        if release is not None and release < t:
+            raise scenario.error(f"{name}.release", f"{released} ({release:.0f} s) is before it is sent ({t:.0f} s)")
+        planned.append(PlannedStep(t, name, step, release))
     return sorted(planned, key=lambda p: p.t_s)
+
+
+def _time(scenario: Scenario, where: Geometry, name: str, when: When) -> float:
+    try:
+        t = resolve(when, where.passes, where.eclipses)
+    except ValueError as exc:
+        raise scenario.error(name, str(exc)) from None
+    if t > where.duration_s:
+        raise scenario.error(name, f"{when} is {t:.0f} s after the start, after the mission's end at "
+                                   f"{where.duration_s:.0f} s")
+    return t

@@ -49,6 +49,7 @@ from typing import Any
 
 from flight.dictionary import encode_command
 from flight.dictionary.model import Dictionary
+from flight.jobs.job_spec import parse_job_config
 from flight.link.config import from_table
 from flight.link.errors import CommandError, ConfigError
 from flight.seu.bit_class import BIT_CLASSES
@@ -148,14 +149,23 @@ class Timed:
 
 @dataclass(frozen=True)
 class TimelineCommand(Timed):
-    """An operator's command, sent at ``at`` (when the link is up: queued by COP-1 until it is)."""
+    """An operator's command, sent at ``at`` (when the link is up: queued by COP-1 until it is). With
+    ``release``, it is time-tagged: uplinked at ``at`` inside a SCHEDULE_INSERT, and run on board at
+    ``release``, in contact or not."""
 
     name: str = ""  # required (a default only because ``at`` comes first)
     args: dict[str, Any] = field(default_factory=dict)
+    release: float | str | None = None
+    released: When | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(bool(self.name), "name", "missing: the dictionary's name of the command")
+        if self.release is not None:
+            try:
+                object.__setattr__(self, "released", parse_when(self.release))
+            except ValueError as exc:
+                raise ConfigError(f"release: {exc}") from None
 
 
 # --- faults: each kind its own fields ------------------------------------------------------------
@@ -386,10 +396,17 @@ def _array(doc: dict[str, Any], name: str) -> list[Any]:
 def _command(entry: Any, where: str, dictionary: Dictionary) -> TimelineCommand:
     command = from_table(TimelineCommand, entry, where)
     try:
-        encode_command(dictionary, command.name, command.args)
+        packet = encode_command(dictionary, command.name, command.args)
+        if command.released is not None:  # the insert that carries it must take it too
+            encode_command(dictionary, "SCHEDULE_INSERT", {"time": 0.0, "command": packet})
     except CommandError as exc:
         name, _, argument = exc.field.partition(".")
         raise ConfigError(f"{where}.{'args.' + argument if argument else 'name'}: {exc.reason}") from None
+    if command.name == "JOB_START":  # the job's own settings, as the supervisor will read them
+        try:
+            parse_job_config(command.args["kind"], command.args.get("config", ""))
+        except CommandError as exc:
+            raise ConfigError(f"{where}.args.config: {exc.field}: {exc.reason}") from None
     return command
 
 

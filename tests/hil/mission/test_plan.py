@@ -12,7 +12,7 @@ from hil.bus.link_passes import orbit_windows, stations_named
 from hil.bus.shadow import eclipses
 from hil.cli import main
 from hil.mission.plan import START_LEAD_S, geometry, schedule
-from hil.mission.scenario import ScenarioError, parse_scenario
+from hil.mission.scenario import ScenarioError, load_scenario, parse_scenario
 
 DICTIONARY = load_dictionary()
 STEPS = '''[mission]
@@ -83,3 +83,32 @@ def test_hil_mission_names_the_line_of_a_mistake_and_says_flying_is_not_built(
     path.write_text(STEPS)
     assert main(["mission", str(path)]) == 2
     assert "flying one is not built yet" in capsys.readouterr().err
+
+
+def test_a_time_tagged_command_runs_on_board_at_its_release() -> None:
+    text = STEPS.replace('name = "PING"', 'name = "PING"\nrelease = "los 2 + 30m"')
+    scenario = parse_scenario(text, DICTIONARY)
+    where = geometry(scenario)
+    [tagged] = [p for p in schedule(scenario, where) if p.where == "command[0]"]
+    assert tagged.release_s == pytest.approx(where.passes[1][1] + 1800.0)
+    early = parse_scenario(STEPS.replace('name = "PING"', 'name = "PING"\nrelease = "aos 1"'), DICTIONARY)
+    with pytest.raises(ScenarioError) as caught:
+        schedule(early, geometry(early))
+    assert caught.value.where == "command[0].release" and "before it is sent" in caught.value.reason
+    assert caught.value.line == 7
+
+
+SCENARIOS = sorted((Path(__file__).parents[3] / "hil" / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_every_shipped_scenario_reads_and_lays_on_its_orbit(path: Path) -> None:
+    scenario = load_scenario(path, DICTIONARY)
+    planned = schedule(scenario, geometry(scenario))
+    assert scenario.mission.name == path.stem and len(planned) == len(scenario.commands) + len(scenario.faults)
+    assert scenario.expectations  # a scenario judges something
+
+
+def test_the_shipped_scenarios_are_the_issues_set() -> None:
+    assert [p.stem for p in SCENARIOS] == ["default", "kill-storm", "link-soak", "long-los", "power-negative",
+                                           "seu-campaign"]

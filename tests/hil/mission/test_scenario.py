@@ -142,6 +142,9 @@ def with_line(old: str, new: str) -> tuple[str, int]:
     ('"commands.lost"', '"commands.misplaced"', "expect[0].field", "not a summary field"),
     ("equals = 0", "roughly = 0", "expect[0].roughly", "unknown key"),
     ("equals = 0", "equals = [0]", "expect[0].equals", "list is not a number"),
+    ('"max_iters": 200', '"max_iters": -3', "command[0].args.config", "config.max_iters"),
+    ('"max_iters": 200', '"max_iter": 200', "command[0].args.config", "unknown setting for a TRAIN job"),
+    ("at = 600", "at = 600\nrelease = 'whenever'", "command[1].release", "'whenever' is not a time"),
 ])
 def test_each_mistake_names_its_line_and_field(old: str, new: str, where: str, reason: str) -> None:
     text, line = with_line(old, new)
