@@ -414,7 +414,7 @@ def _fault(entry: Any, where: str) -> Fault:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a table")
     kind = entry.get("kind")
-    if kind not in FAULT_KINDS:
+    if not isinstance(kind, str) or kind not in FAULT_KINDS:  # a list or table is not hashable
         raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(FAULT_KINDS)}")
     fields = {name: value for name, value in entry.items() if name != "kind"}
     fault: Fault = from_table(FAULT_KINDS[kind], fields, where)

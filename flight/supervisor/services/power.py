@@ -17,9 +17,10 @@ On a GPU the governor reads the board's draw and temperature through NVML, and p
 hotter of the board's temperature and the bus's figure for it (neither limit may be passed).
 
 The payload's draw goes back to the bus after each tick: the board's, through NVML; on a bench, the
-simulated GPU's at the chosen cap and duty while a job runs, its suspended draw otherwise. Once a bus has been heard, ``power.bus_timeout``
-seconds without its state leave the governor unable to plan, and it suspends: a blind payload must
-not drain the battery. A payload that never heard a bus runs its jobs unmanaged.
+simulated GPU's at the chosen cap and duty while a job runs, its suspended draw otherwise. Once a
+bus has been heard, ``power.bus_timeout`` seconds without its state leave the governor unable to
+plan, and it suspends: a blind payload must not drain the battery. A payload that never heard a bus
+runs its jobs unmanaged.
 """
 
 from __future__ import annotations

@@ -205,7 +205,8 @@ LINES = GOOD.splitlines()
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, len(LINES) - 1), st.sampled_from(
     ["", "x = 1", "[[fault]]", "at = -3", "kind = 'ecc'", "args = 5", "equals = []", "[mission]", "= =",
-     "name = 'PARAM_SET'", "job = 0", "faults = 'loss'", "at = 1e400", "at = nan", "count = 1000"])),
+     "name = 'PARAM_SET'", "job = 0", "faults = 'loss'", "at = 1e400", "at = nan", "count = 1000",
+     "kind = []", "kind = {}", "field = []", "args = { kind = [] }", "release = {}", "stations = [[]]"])),
     max_size=4))
 def test_any_edit_of_a_good_scenario_is_read_or_refused_with_a_line(edits: list[tuple[int, str]]) -> None:
     lines = list(LINES)
