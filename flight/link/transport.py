@@ -119,11 +119,11 @@ class BenchPorts:
     base+3 emulator→ground (TM); beside the link, base+4 takes managed processes' heartbeats to the
     supervisor, base+5 is the ground station's operator control, base+6 takes job workers, base+7 the
     bench's keyed fault requests (when enabled), base+8 carries the bus simulator's state to the
-    supervisor and base+9 the payload's power draw back to it. Two benches side by side just
-    use two base ports, ``SPAN`` apart.
+    supervisor and base+9 the payload's power draw back to it, and base+10 takes the bench's power
+    anomalies to the bus simulator. Two benches side by side just use two base ports, ``SPAN`` apart.
     """
 
-    SPAN = 10
+    SPAN = 11
 
     base: int = 5550
     host: str = "127.0.0.1"
@@ -160,3 +160,6 @@ class BenchPorts:
 
     def bus_draw(self, bind: bool = False) -> Endpoint:
         return Endpoint(self._addr(9), bind)
+
+    def bus_control(self, bind: bool = False) -> Endpoint:
+        return Endpoint(self._addr(10), bind)

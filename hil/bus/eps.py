@@ -55,6 +55,14 @@ class Eps:
         self.settings = settings or EpsSettings()
         self.energy_wh = self.settings.initial_soc * self.settings.capacity_wh
         self.shed = False
+        # Anomalies the bench injects: strings of the array lost, a load stuck on.
+        self.array_share = 1.0
+        self.extra_load_w = 0.0
+
+    @property
+    def bus_load_w(self) -> float:
+        """The bus's own loads now (a stuck load included; its heaters are the thermal model's)."""
+        return self.settings.bus_load_w + self.extra_load_w
 
     @property
     def allocation_w(self) -> float:
@@ -66,7 +74,7 @@ class Eps:
         return self.energy_wh / self.settings.capacity_wh
 
     def array_power_w(self, sunlit_fraction: float, sun_distance_au: float = 1.0) -> float:
-        return self.settings.array_w * sunlit_fraction / sun_distance_au**2
+        return self.settings.array_w * self.array_share * sunlit_fraction / sun_distance_au**2
 
     def step(self, seconds: float, sunlit_fraction: float, payload_w: float, sun_distance_au: float = 1.0,
              heater_w: float = 0.0) -> EpsStep:
@@ -80,7 +88,7 @@ class Eps:
         elif self.shed and self.soc >= s.shed_soc + 0.05:
             self.shed = False
         payload = min(payload_w, self.allocation_w)
-        net = array - s.bus_load_w - heater_w - payload
+        net = array - self.bus_load_w - heater_w - payload
         hours = seconds / 3600.0
         shunted = 0.0
         if net >= 0:

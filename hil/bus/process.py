@@ -4,7 +4,9 @@ It steps the orbit, the EPS and the thermal nodes ``step`` simulated seconds at 
 times faster than the wall clock (an orbit in about a minute at rate 90), and after every step
 publishes the bus state (base port + 8, PUB) to the supervisor. The supervisor reports the payload's
 draw back (base port + 9, PULL): the bus carries the last draw it heard until it hears another, and
-counts and drops a report that is not one. On exit it prints a JSON summary.
+counts and drops a report that is not one. The bench's power anomalies come in on base port + 10
+(PULL, :mod:`hil.bus.anomaly`): part of the array lost, a load stuck on, from then on. On exit it
+prints a JSON summary.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts
 from flight.mission_config import load_mission
 from flight.power.bus_message import BusMessageError, BusReport, pack_state, unpack_draw
+from hil.bus.anomaly import MAX_MESSAGE as MAX_ANOMALY
+from hil.bus.anomaly import unpack_anomaly
 from hil.bus.eps import EpsSettings
 from hil.bus.orbit import Orbit
 from hil.bus.simulator import BusSettings, BusSimulator
@@ -58,11 +62,14 @@ def serve(run: BusRun, out: TextIO = sys.stdout) -> dict[str, object]:
     ctx = zmq.Context()
     state_out = ctx.socket(zmq.PUB)
     draws = ctx.socket(zmq.PULL)
-    for socket in (state_out, draws):
+    control = ctx.socket(zmq.PULL)
+    for socket in (state_out, draws, control):
         socket.setsockopt(zmq.LINGER, 0)
+    control.setsockopt(zmq.MAXMSGSIZE, MAX_ANOMALY)
     try:
         state_out.bind(run.ports.bus_state(True).address)
         draws.bind(run.ports.bus_draw(True).address)
+        control.bind(run.ports.bus_control(True).address)
     except zmq.ZMQError as exc:
         ctx.destroy(linger=0)
         raise ConfigError(f"cannot bind the bus ports (base {run.ports.base}): {exc}") from None
@@ -75,6 +82,7 @@ def serve(run: BusRun, out: TextIO = sys.stdout) -> dict[str, object]:
     try:
         while not stopping:
             payload_w = _take_draws(draws, payload_w, counters)
+            _take_anomalies(control, bus, counters)
             sample = bus.advance(run.step_s, payload_w)
             counters.inc("steps")
             min_soc, max_gpu_c = min(min_soc, sample.soc), max(max_gpu_c, sample.gpu_c)
@@ -104,6 +112,17 @@ def _take_draws(draws: zmq.Socket, payload_w: float, counters: Counters) -> floa
         except BusMessageError:
             counters.inc("bad_draws")
     return payload_w
+
+
+def _take_anomalies(control: zmq.Socket, bus: BusSimulator, counters: Counters) -> None:
+    while control.poll(0):
+        try:
+            anomaly = unpack_anomaly(control.recv())
+        except BusMessageError:
+            counters.inc("bad_anomalies")
+            continue
+        bus.eps.array_share, bus.eps.extra_load_w = anomaly.array_share, anomaly.extra_load_w
+        counters.inc("anomalies")
 
 
 # ---- hil bus

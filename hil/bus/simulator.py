@@ -91,7 +91,7 @@ class BusSimulator:
         eps = self.settings.eps
         return BusState(soc=self.eps.soc, capacity_wh=eps.capacity_wh, array_w=self.eps.array_power_w(self._fraction,
                         self._distance_au), sunlit_array_w=self.eps.array_power_w(1.0, self._distance_au),
-                        bus_load_w=eps.bus_load_w + self._heater_w, in_eclipse=in_eclipse, eclipse_entry_s=entry,
+                        bus_load_w=self.eps.bus_load_w + self._heater_w, in_eclipse=in_eclipse, eclipse_entry_s=entry,
                         eclipse_exit_s=exit_, gpu_temp_c=self.thermal.gpu_c,
                         charge_efficiency=eps.charge_efficiency, discharge_efficiency=eps.discharge_efficiency,
                         max_charge_w=eps.max_charge_w, allocation_w=self.eps.allocation_w)

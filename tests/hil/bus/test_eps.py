@@ -61,6 +61,14 @@ def test_the_payload_line_holds_at_its_rating_and_allots_nothing_while_shed() ->
     assert eps.step(1.0, 0.0, 400.0).shed and eps.allocation_w == 0.0
 
 
+def test_a_lost_string_and_a_stuck_load_take_their_share() -> None:
+    eps = Eps(LOSSLESS)
+    eps.array_share, eps.extra_load_w = 0.5, 300.0
+    assert eps.array_power_w(1.0) == 1000.0 and eps.bus_load_w == 500.0
+    step = eps.step(3600.0, 1.0, 0.0)  # 1000 W in, 500 W out: +500 Wh
+    assert step.battery_w == 500.0 and eps.soc == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("field", ["capacity_wh", "charge_efficiency", "initial_soc", "max_charge_w",
                                    "payload_line_w"])
 def test_impossible_settings_are_refused_naming_the_field(field: str) -> None:

@@ -12,6 +12,7 @@ import zmq
 
 from flight.link.transport import BenchPorts
 from flight.power.bus_message import pack_draw, unpack_state
+from hil.bus.anomaly import Anomaly, pack_anomaly
 from hil.cli import main as hil_main
 from hil.ports import free_base_port
 
@@ -35,6 +36,15 @@ def test_the_bus_publishes_its_state_and_hears_the_payloads_draw() -> None:
                 received.append(unpack_state(states.recv()))
                 draws.send(pack_draw(500.0, 500.0, 1.0, True))
         draws.send(b"not a draw")
+        control = ctx.socket(zmq.PUSH)
+        control.connect(ports.bus_control().address)
+        control.send(b"not an anomaly")
+        control.send(pack_anomaly(Anomaly(array_share=0.5, extra_load_w=100.0)))
+        deadline = time.monotonic() + 30.0
+        after = received[-1]
+        while after.state.sunlit_array_w > 0.75 * received[-1].state.sunlit_array_w and time.monotonic() < deadline:
+            if states.poll(100):
+                after = unpack_state(states.recv())
         out, _ = process.communicate(timeout=30)
     finally:
         process.kill()
@@ -47,6 +57,9 @@ def test_the_bus_publishes_its_state_and_hears_the_payloads_draw() -> None:
     assert all(r.state.allocation_w == 1000.0 and r.state.gpu_temp_c > r.plate_c > r.radiator_c for r in received[5:])
     counters = json.loads(out.splitlines()[-1])["counters"]
     assert counters["bus.draws_heard"] >= 10 and counters["bus.bad_draws"] == 1
+    # the anomaly: half the array, and 100 W more of the bus's own load (its heaters come and go)
+    assert after.state.sunlit_array_w == pytest.approx(received[-1].state.sunlit_array_w / 2, rel=1e-3)
+    assert counters["bus.anomalies"] == 1 and counters["bus.bad_anomalies"] == 1
     assert counters["bus.states_sent"] == counters["bus.steps"] >= 20
 
 
