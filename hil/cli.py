@@ -19,6 +19,7 @@ from flight.command_line import run_subcommand
 from flight.link.config import read_toml
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts, Endpoint
+from hil.bus.orbit import NAMED_ORBITS, Orbit
 from hil.bus.process import add_bus_command
 from hil.demo import add_demo_command
 from hil.link.emulator import EmulatorConfig, LinkEndpoints, serve
@@ -106,7 +107,7 @@ def add_link_command(commands: argparse._SubParsersAction[Any]) -> None:
             )
     orbit = link.add_argument_group(
         "passes from the orbit (instead of --pass): the link is up only while a station sees the satellite")
-    orbit.add_argument("--orbit-passes", choices=("default", "dawn-dusk"),
+    orbit.add_argument("--orbit-passes", choices=NAMED_ORBITS,
                        help="take the pass windows from this orbit (the bus simulator's)")
     orbit.add_argument("--stations", default="redmond,hartebeesthoek", metavar="NAME,...",
                        help="ground stations: svalbard, redmond, hartebeesthoek (default redmond,hartebeesthoek)")
@@ -175,9 +176,8 @@ def link_config(args: argparse.Namespace) -> EmulatorConfig:
 def _orbit_passes(args: argparse.Namespace) -> str:
     """The orbit's pass windows as --passes text (START:END,...), in wall seconds."""
     from hil.bus.link_passes import orbit_windows, stations_named
-    from hil.bus.orbit import Orbit
 
-    orbit = Orbit.default() if args.orbit_passes == "default" else Orbit.dawn_dusk()
+    orbit = Orbit.named(args.orbit_passes)
     start = args.orbit_start if args.orbit_start is not None else orbit.epoch
     windows = orbit_windows(orbit, stations_named(n for n in args.stations.split(",") if n), start,
                             args.orbit_hours, args.orbit_rate)

@@ -38,7 +38,8 @@ class EpsSettings:
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise ConfigError(f"bus.eps.{bad[0]}: {getattr(self, bad[0])} is out of range")
+            # the field first, so that a file's reader can name its line
+            raise ConfigError(f"{bad[0]}: {getattr(self, bad[0])} is out of range (the bus's EPS)")
 
 
 @dataclass

@@ -158,6 +158,9 @@ def julian_date(t: float | np.ndarray) -> tuple[float | np.ndarray, float | np.n
 # ---- the orbit
 
 
+NAMED_ORBITS = ("default", "dawn-dusk")  # Orbit.named
+
+
 @dataclass(frozen=True)
 class Orbit:
     """One satellite's TLE, validated on construction, with its SGP4 propagator."""
@@ -214,6 +217,13 @@ class Orbit:
     @classmethod
     def dawn_dusk(cls) -> Orbit:
         return cls(*DAWN_DUSK_TLE, name="ZENITH-DD")
+
+    @classmethod
+    def named(cls, name: str) -> Orbit:
+        """One of the bench's own orbits by the name its options and scenarios use (NAMED_ORBITS)."""
+        if name not in NAMED_ORBITS:
+            raise OrbitError(f"orbit {name!r}: one of {', '.join(NAMED_ORBITS)}")
+        return cls.default() if name == "default" else cls.dawn_dusk()
 
     @property
     def epoch(self) -> float:

@@ -31,7 +31,7 @@ from flight.power.bus_message import BusMessageError, BusReport, pack_state, unp
 from hil.bus.anomaly import MAX_MESSAGE as MAX_ANOMALY
 from hil.bus.anomaly import unpack_anomaly
 from hil.bus.eps import EpsSettings
-from hil.bus.orbit import Orbit
+from hil.bus.orbit import NAMED_ORBITS, Orbit
 from hil.bus.simulator import BusSettings, BusSimulator
 
 MIN_WALL_STEP = 0.02  # seconds: the loop never spins faster than this, whatever the rate
@@ -136,7 +136,7 @@ def add_bus_command(commands: argparse._SubParsersAction[Any]) -> None:
     where.add_argument("--mission", type=Path, metavar="FILE.toml", help="the mission file: its base port and host")
     where.add_argument("--base-port", type=int, help="the bench's base port (default: the mission's, else 5550)")
     orbit = bus.add_argument_group("orbit and time")
-    orbit.add_argument("--orbit", choices=("default", "dawn-dusk"), default="default",
+    orbit.add_argument("--orbit", choices=NAMED_ORBITS, default="default",
                        help="325 km at 53° (default), or a 550 km dawn-dusk sun-synchronous orbit")
     orbit.add_argument("--tle", type=Path, metavar="FILE", help="a TLE file of your own instead (2 or 3 lines)")
     orbit.add_argument("--start", type=float, metavar="UNIX_S", help="mission time to start at (default: the TLE's epoch)")
@@ -160,10 +160,7 @@ def add_bus_command(commands: argparse._SubParsersAction[Any]) -> None:
 def run_bus(args: argparse.Namespace) -> int:
     mission = load_mission(args.mission)
     ports = BenchPorts(args.base_port, mission.ports.host) if args.base_port else mission.ports
-    if args.tle is not None:
-        orbit = Orbit.from_file(args.tle)
-    else:
-        orbit = Orbit.default() if args.orbit == "default" else Orbit.dawn_dusk()
+    orbit = Orbit.from_file(args.tle) if args.tle is not None else Orbit.named(args.orbit)
     eps = replace(EpsSettings(), array_w=args.array_w, capacity_wh=args.capacity_wh, initial_soc=args.soc,
                   bus_load_w=args.bus_load_w, payload_line_w=args.payload_line_w)
     run = BusRun(ports, orbit, args.start if args.start is not None else orbit.epoch, args.rate, args.step,

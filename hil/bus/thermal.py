@@ -60,7 +60,7 @@ class ThermalSettings:
         if self.closed_c >= self.open_c:
             bad.append("closed_c")
         if bad:
-            raise ConfigError(f"bus.thermal.{bad[0]}: {getattr(self, bad[0])} is out of range")
+            raise ConfigError(f"{bad[0]}: {getattr(self, bad[0])} is out of range (the bus's thermal model)")
 
 
 class ThermalModel:

@@ -39,7 +39,7 @@ class PlannedStep:
 
 def geometry(scenario: Scenario) -> Geometry:
     mission = scenario.mission
-    orbit = Orbit.default() if mission.orbit == "default" else Orbit.dawn_dusk()
+    orbit = Orbit.named(mission.orbit)
     duration = mission.orbits * orbit.period_s
     stations = stations_named(scenario.link.stations) if scenario.link.stations else ()
     if mission.start_hours is not None:

@@ -15,7 +15,7 @@ Example (every table but ``[mission]`` may be left out)::
     stations = ["redmond", "hartebeesthoek"]   # the passes come from the orbit; [] = always up
 
     [bus]
-    capacity_wh = 400.0
+    capacity_wh = 400.0     # any of the EPS's settings, as `hil bus` takes them (hil.bus.eps)
 
     [[command]]
     at = "aos 1 + 30s"      # see hil.mission.when
@@ -52,8 +52,12 @@ from flight.dictionary.model import Dictionary
 from flight.jobs.job_spec import parse_job_config
 from flight.link.config import from_table
 from flight.link.errors import CommandError, ConfigError
+from flight.power.bus_message import BusMessageError
 from flight.seu.bit_class import BIT_CLASSES
-from hil.bus.passes import DEFAULT_STATIONS
+from hil.bus.anomaly import Anomaly
+from hil.bus.eps import EpsSettings
+from hil.bus.link_passes import stations_named
+from hil.bus.orbit import NAMED_ORBITS
 from hil.link.presets import FAULT_PRESETS, fault_options
 from hil.mission.toml_lines import key_lines, locate
 from hil.mission.when import When, parse_when
@@ -102,7 +106,7 @@ class MissionSection:
         _check(bool(self.name.strip()), "name", "must not be empty")
         _check(0 < self.rate <= 10_000, "rate", f"{self.rate} is not in (0, 10000]")
         _check(0 < self.orbits <= 100, "orbits", f"{self.orbits} is not in (0, 100]")
-        _check(self.orbit in ("default", "dawn-dusk"), "orbit", f"{self.orbit!r} is not default or dawn-dusk")
+        _check(self.orbit in NAMED_ORBITS, "orbit", f"{self.orbit!r} is not one of {', '.join(NAMED_ORBITS)}")
         _check(self.start_hours is None or 0 <= self.start_hours <= 24 * 30, "start_hours", "must be in [0, 720]")
 
 
@@ -114,23 +118,18 @@ class LinkSection:
 
     def __post_init__(self) -> None:
         _check_link_faults(self.preset, self.faults)
-        known = [station.name for station in DEFAULT_STATIONS]
-        unknown = [name for name in self.stations if name not in known]
-        _check(not unknown, "stations", f"unknown station {unknown[0] if unknown else ''!r} (known: {', '.join(known)})")
+        if self.stations:  # none: the link is always up
+            try:
+                stations_named(self.stations)
+            except ConfigError as exc:
+                raise ConfigError(f"stations: {exc}") from None
 
 
-@dataclass(frozen=True)
-class BusSection:
-    capacity_wh: float = 400.0
-    soc: float = 0.8
-    array_w: float = 2400.0
-    bus_load_w: float = 250.0
-
-    def __post_init__(self) -> None:
-        _check(self.capacity_wh > 0, "capacity_wh", "must be > 0")
-        _check(0 <= self.soc <= 1, "soc", f"{self.soc} is not in [0, 1]")
-        _check(self.array_w >= 0, "array_w", "must be >= 0")
-        _check(self.bus_load_w >= 0, "bus_load_w", "must be >= 0")
+def _when(value: object, name: str) -> When:
+    try:
+        return parse_when(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -141,10 +140,7 @@ class Timed:
     when: When = field(init=False)
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "when", parse_when(self.at))
-        except ValueError as exc:
-            raise ConfigError(f"at: {exc}") from None
+        object.__setattr__(self, "when", _when(self.at, "at"))
 
 
 @dataclass(frozen=True)
@@ -162,10 +158,7 @@ class TimelineCommand(Timed):
         super().__post_init__()
         _check(bool(self.name), "name", "missing: the dictionary's name of the command")
         if self.release is not None:
-            try:
-                object.__setattr__(self, "released", parse_when(self.release))
-            except ValueError as exc:
-                raise ConfigError(f"release: {exc}") from None
+            object.__setattr__(self, "released", _when(self.release, "release"))
 
 
 # --- faults: each kind its own fields ------------------------------------------------------------
@@ -237,8 +230,14 @@ class PowerFault(Timed):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(0 <= self.array_share <= 1, "array_share", f"{self.array_share} is not in [0, 1]")
-        _check(0 <= self.extra_load_w <= 10_000, "extra_load_w", "must be in [0, 10000] W")
+        self.anomaly()  # checked as the bus will check it
+
+    def anomaly(self) -> Anomaly:
+        """What goes to the bus's control port."""
+        try:
+            return Anomaly(self.array_share, self.extra_load_w)
+        except BusMessageError as exc:  # "anomaly.array_share: ...": the same field here
+            raise ConfigError(str(exc).removeprefix("anomaly.")) from None
 
 
 FAULT_KINDS: dict[str, type] = {"kill-supervisor": KillSupervisor, "kill-worker": KillWorker, "seu": SeuFault,
@@ -319,7 +318,7 @@ def _known_field(name: str) -> bool:
 class Scenario:
     mission: MissionSection
     link: LinkSection = LinkSection()
-    bus: BusSection = BusSection()
+    bus: EpsSettings = EpsSettings()  # the bus's EPS, as `hil bus` takes it
     commands: tuple[TimelineCommand, ...] = ()
     faults: tuple[Fault, ...] = ()
     expectations: tuple[Expectation, ...] = ()
@@ -329,10 +328,6 @@ class Scenario:
     def error(self, where: str, reason: str) -> ScenarioError:
         """A mistake found after reading (a time the orbit cannot give), at its line."""
         return ScenarioError(self.path or "<scenario>", locate(self.lines, where), where, reason)
-
-    def steps(self) -> list[TimelineCommand | Fault]:
-        """Commands and faults together, in the order the file gives them."""
-        return [*self.commands, *self.faults]
 
 
 TABLES = ("mission", "link", "bus", "command", "fault", "expect")
@@ -378,7 +373,7 @@ def _build(doc: dict[str, Any], dictionary: Dictionary, path: Path) -> Scenario:
     # in the order a file is usually written, so that the first mistake reported is the first one there
     mission = from_table(MissionSection, doc["mission"], "mission")
     link = from_table(LinkSection, doc.get("link", {}), "link")
-    bus = from_table(BusSection, doc.get("bus", {}), "bus")
+    bus = from_table(EpsSettings, doc.get("bus", {}), "bus")
     commands = tuple(_command(entry, f"command[{i}]", dictionary) for i, entry in enumerate(_array(doc, "command")))
     faults = tuple(_fault(entry, f"fault[{i}]") for i, entry in enumerate(_array(doc, "fault")))
     expectations = tuple(from_table(Expectation, entry, f"expect[{i}]")
@@ -400,7 +395,7 @@ def _command(entry: Any, where: str, dictionary: Dictionary) -> TimelineCommand:
         if command.released is not None:  # the insert that carries it must take it too
             encode_command(dictionary, "SCHEDULE_INSERT", {"time": 0.0, "command": packet})
     except CommandError as exc:
-        name, _, argument = exc.field.partition(".")
+        _, _, argument = exc.field.partition(".")
         raise ConfigError(f"{where}.{'args.' + argument if argument else 'name'}: {exc.reason}") from None
     if command.name == "JOB_START":  # the job's own settings, as the supervisor will read them
         try:

@@ -113,7 +113,7 @@ def test_a_good_scenario_is_read_whole() -> None:
 
 def test_the_defaults_fill_what_is_left_out() -> None:
     scenario = parse('[mission]\nname = "bare"\n')
-    assert scenario.link.preset == "lossy" and scenario.bus.soc == 0.8 and scenario.commands == ()
+    assert scenario.link.preset == "lossy" and scenario.bus.initial_soc == 0.8 and scenario.commands == ()
 
 
 def with_line(old: str, new: str) -> tuple[str, int]:
@@ -130,8 +130,9 @@ def with_line(old: str, new: str) -> tuple[str, int]:
     ("orbits = 2", "orbitz = 2", "mission.orbitz", "unknown key"),
     ('preset = "lossy"', 'preset = "stormy"', "link.preset", "'stormy' is not one of"),
     ('"loss=0.2"', '"lose=0.2"', "link.faults", "lose"),
-    ('["redmond"]', '["mars"]', "link.stations", "unknown station 'mars'"),
-    ("capacity_wh = 300", "capacity_wh = -5", "bus.capacity_wh", "must be > 0"),
+    ('["redmond"]', '["mars"]', "link.stations", "station 'mars': one of svalbard"),
+    ("capacity_wh = 300", "capacity_wh = -5", "bus.capacity_wh", "-5.0 is out of range"),
+    ("capacity_wh = 300", "soc = 0.5", "bus.soc", "unknown key"),
     ('"aos 1 + 30s"', '"soon"', "command[0].at", "'soon' is not a time"),
     ('"JOB_START"', '"JOB_STRAT"', "command[0].name", "unknown command 'JOB_STRAT'"),
     ('kind = "TRAIN"', 'kind = "TRAINING"', "command[0].args.kind", "'TRAINING' is not one of"),
