@@ -87,6 +87,8 @@ def add_link_command(commands: argparse._SubParsersAction[Any]) -> None:
     run.add_argument(
         "--duration", type=float, metavar="S", help="exit after S seconds (default: run until stopped)"
     )
+    run.add_argument("--control", metavar="ENDPOINT", help="take changes of the faults while running (typed msgpack, "
+                     "hil.link.control): bind:ADDRESS, or 'bench' for base port + 11 (default: none)")
 
     both = link.add_argument_group("faults, both directions")
     for setting in fault_settings():
@@ -170,7 +172,16 @@ def link_config(args: argparse.Namespace) -> EmulatorConfig:
         stats=args.stats,
         stats_interval=args.stats_interval,
         duration=args.duration,
+        control=_control(args),
     )
+
+
+def _control(args: argparse.Namespace) -> Endpoint | None:
+    if args.control is None:
+        return None
+    if args.control == "bench":
+        return BenchPorts(args.base_port, args.host).link_control(bind=True)
+    return Endpoint.parse(args.control)
 
 
 def _orbit_passes(args: argparse.Namespace) -> str:

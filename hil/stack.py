@@ -46,6 +46,7 @@ class StackOptions:
     ground_toml: str = ""  # extra lines for the [ground] table
     link_toml: str = ""  # extra tables under [link], e.g. "[link.fop]\nt1 = 0.3"
     capture: bool = False
+    link_args: tuple[str, ...] = ()  # more `hil link` options, e.g. its pass windows from an orbit
     bus: bool = False  # also run `hil bus`: the payload's power supply, and the governor at work
     bus_rate: float = 60.0  # the bus's time acceleration
     bus_args: tuple[str, ...] = ()  # more `hil bus` options, e.g. ("--capacity-wh", "300")
@@ -90,8 +91,8 @@ class Stack:
         fault_args = [a for name, value in self.options.faults.items() for a in (f"--{name}", value)]
         capture = ["--capture", str(self.out / "capture.jsonl")] if self.options.capture else []
         self.group.start("link", "hil.cli", ["link", "--base-port", str(base), "--seed", str(self.options.seed),
-                                             "--stats", str(self.out / "link-stats.json"), *capture, *fault_args],
-                         self._line)
+                                             "--stats", str(self.out / "link-stats.json"), "--control", "bench",
+                                             *capture, *self.options.link_args, *fault_args], self._line)
         if self.options.bus:
             self.group.start("bus", "hil.cli", ["bus", "--mission", str(self.mission_path), "--rate",
                                                 str(self.options.bus_rate), "--stats", str(self.out / "bus-stats.json"),

@@ -119,11 +119,12 @@ class BenchPorts:
     base+3 emulator→ground (TM); beside the link, base+4 takes managed processes' heartbeats to the
     supervisor, base+5 is the ground station's operator control, base+6 takes job workers, base+7 the
     bench's keyed fault requests (when enabled), base+8 carries the bus simulator's state to the
-    supervisor and base+9 the payload's power draw back to it, and base+10 takes the bench's power
-    anomalies to the bus simulator. Two benches side by side just use two base ports, ``SPAN`` apart.
+    supervisor and base+9 the payload's power draw back to it, base+10 takes the bench's power
+    anomalies to the bus simulator, and base+11 its changes of the link's faults to the emulator. Two
+    benches side by side just use two base ports, ``SPAN`` apart.
     """
 
-    SPAN = 11
+    SPAN = 12
 
     base: int = 5550
     host: str = "127.0.0.1"
@@ -163,3 +164,6 @@ class BenchPorts:
 
     def bus_control(self, bind: bool = False) -> Endpoint:
         return Endpoint(self._addr(10), bind)
+
+    def link_control(self, bind: bool = False) -> Endpoint:
+        return Endpoint(self._addr(11), bind)

@@ -10,6 +10,9 @@ Every fate goes to the capture at its scheduled time. A frame the channel forwar
 outgoing socket could not take (no peer connected, or its queue full) is captured as ``dropped``,
 so the capture shows what the far end really received. On shutdown, frames still in flight or held
 for reordering are discarded and counted as ``emulator.pending_at_exit``: the radio went off.
+
+With a ``control`` endpoint it also takes the bench's changes of the faults while it runs
+(:mod:`hil.link.control`), applied between two frames so that the order stays replayable.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from flight.counters import Counters
 from flight.link.errors import ConfigError, StorageError
 from flight.link.transport import BenchPorts, Endpoint, FrameReceiver, FrameSender
 from hil.link.capture import CaptureWriter
+from hil.link.control import MAX_MESSAGE as MAX_CONTROL
+from hil.link.control import LinkControlError, reconfigured, unpack_faults
 from hil.link.faults import Channel, Delivery, Fate, FaultConfig
 
 MAX_POLL_S = 0.05  # the longest the loop waits without looking at the clock, the stop flag and the stats
@@ -67,6 +72,7 @@ class EmulatorConfig:
     stats: Path | None = None
     stats_interval: float = 1.0
     duration: float | None = None  # seconds; None runs until stopped
+    control: Endpoint | None = None  # where the bench's fault changes come in (bind:...); None: no changes
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.stats_interval) and self.stats_interval > 0):
@@ -106,7 +112,8 @@ class LinkEmulator:
         self._clock = clock
         self._stop = stop if stop is not None else StopFlag()
         self.counters = Counters("emulator")
-        for counter in ("capture_records", "pending_at_exit", "stats_write_errors"):
+        for counter in ("capture_records", "pending_at_exit", "stats_write_errors", "control_applied",
+                        "control_rejected"):
             self.counters.inc(counter, 0)
         self._heap: list[tuple[float, int, int, Delivery]] = []  # (due, order, direction index, delivery)
         self._order = itertools.count()
@@ -121,6 +128,7 @@ class LinkEmulator:
                 self._open("up", ends.ground_up, ends.flight_up, config.up),
                 self._open("down", ends.flight_down, ends.ground_down, config.down),
             ]
+            self._control = self._open_control(config.control) if config.control is not None else None
             if config.capture is not None:
                 self._capture = self._resources.enter_context(_open_capture(config.capture))
             self._write_stats(running=True, strict=True)
@@ -141,6 +149,29 @@ class LinkEmulator:
         sender.counters.inc("dropped_queue_full", 0)
         return _Direction(name, receiver, sender, Channel(faults, self.config.seed, name))
 
+    def _open_control(self, endpoint: Endpoint) -> zmq.Socket:
+        socket = self._context.socket(zmq.PULL)
+        self._resources.callback(socket.close, 0)
+        socket.setsockopt(zmq.MAXMSGSIZE, MAX_CONTROL)  # a larger message is dropped by ZeroMQ itself
+        try:
+            socket.bind(endpoint.address) if endpoint.bind else socket.connect(endpoint.address)
+        except zmq.ZMQError as exc:
+            raise ConfigError(f"link control {endpoint.address}: {exc.strerror}") from None
+        return socket
+
+    def _take_control(self) -> None:
+        assert self._control is not None
+        while self._control.poll(0):
+            try:
+                configs = reconfigured(unpack_faults(self._control.recv()),
+                                       {d.name: d.channel.config for d in self._directions})
+            except LinkControlError:
+                self.counters.inc("control_rejected")
+                continue
+            for direction in self._directions:
+                direction.channel.reconfigure(configs[direction.name])
+            self.counters.inc("control_applied")
+
     def _now(self) -> float:
         return self._clock() - self._start
 
@@ -153,6 +184,8 @@ class LinkEmulator:
         poller = zmq.Poller()
         for direction in self._directions:
             poller.register(direction.receiver.socket, zmq.POLLIN)
+        if self._control is not None:
+            poller.register(self._control, zmq.POLLIN)
         try:
             while not self._stop.requested:
                 now = self._now()
@@ -163,6 +196,8 @@ class LinkEmulator:
                     self._write_stats(running=True)
                     self._next_stats = now + self.config.stats_interval
                 ready = dict(poller.poll(self._poll_ms(self._now())))
+                if self._control is not None and self._control in ready:
+                    self._take_control()
                 for index, direction in enumerate(self._directions):
                     if direction.receiver.socket in ready:
                         self._receive(index, direction)

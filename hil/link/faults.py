@@ -320,6 +320,12 @@ class Channel:
         self._on_air: deque[float] = deque()  # transmission end times of the frames in the queue
         self._held: list[_Held] = []
 
+    def reconfigure(self, config: FaultConfig) -> None:
+        """Other faults from now on. Frames already in flight or held keep the fate they were given,
+        and each model keeps its random stream, so a run with the same changes replays exactly."""
+        self.config = config
+        self._schedule = config.schedule
+
     @property
     def held(self) -> int:
         """Frames held back by reordering right now."""

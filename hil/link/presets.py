@@ -28,7 +28,7 @@ def fault_options(preset: str, overrides: list[str]) -> dict[str, str]:
         if not sep:
             raise ValueError(f"fault override {item!r} is not OPTION=VALUE")
         name, value = name.strip().lstrip("-"), value.strip()
-        setting = _setting(name)
+        setting = setting_of(name)
         if setting is None:
             raise ValueError(f"fault override {item!r}: `hil link` has no fault option --{name}")
         try:  # named now, rather than by a link emulator that fails to start
@@ -39,7 +39,7 @@ def fault_options(preset: str, overrides: list[str]) -> dict[str, str]:
     return faults
 
 
-def _setting(option: str) -> str | None:
+def setting_of(option: str) -> str | None:
     """The fault setting that a `hil link` option (``loss``, ``up-ber``, ``pass``...) sets."""
     flags = {("pass" if s.name == "passes" else s.name.replace("_", "-")): s.name for s in fault_settings()}
     for prefix in ("up-", "down-"):

@@ -212,6 +212,44 @@ def test_the_orbits_pass_opens_and_closes_the_link(start_emulator) -> None:  # t
 
 
 @pytest.mark.integration
+def test_the_bench_changes_the_faults_while_it_runs(start_emulator) -> None:  # type: ignore[no-untyped-def]
+    """Frames pass untouched, then the bench says 'lose them all' on the control port: from then on
+    every frame is lost, and a control message that is garbage changes nothing, counted."""
+    from hil.link.control import pack_faults
+
+    emulator = start_emulator("--control", "bench", "--pass", "0:1000")
+    bench = Bench.connect(emulator.base)
+    control = bench.context.socket(zmq.PUSH)
+    control.setsockopt(zmq.LINGER, 1000)
+    control.connect(BenchPorts(emulator.base).link_control().address)
+    try:
+        for i in range(20):
+            bench.ground_out.send(b"A" + bytes([i]))
+        wait_for(emulator, "link.up.frames_in", 20)
+        assert len(bench.collect(bench.flight_in)) == 20
+        for garbage in (b"\x00\xff", pack_faults({"warp": "9"}), pack_faults({"loss": "2"}),
+                        pack_faults({"pass": "0:1"})):
+            control.send(garbage)
+        control.send(pack_faults({"loss": "1", "down-loss": "0"}))
+        wait_for(emulator, "emulator.control_applied", 1)
+        for i in range(20):
+            bench.ground_out.send(b"B" + bytes([i]))
+            bench.flight_out.send(b"C" + bytes([i]))
+        wait_for(emulator, "link.up.frames_in", 40)
+        wait_for(emulator, "link.down.frames_in", 20)
+        assert bench.collect(bench.flight_in) == []
+        assert len(bench.collect(bench.ground_in)) == 20  # the downlink kept no loss
+    finally:
+        control.close()
+        bench.close()
+    code, summary, _ = emulator.stop()
+    counters = summary["counters"]
+    assert code == 0 and isinstance(counters, dict)
+    assert counters["emulator.control_rejected"] == 4 and counters["emulator.control_applied"] == 1
+    assert counters["link.up.dropped_loss"] == 20 and counters["link.up.dropped_link_down"] == 0
+
+
+@pytest.mark.integration
 def test_delay_is_applied(start_emulator) -> None:  # type: ignore[no-untyped-def]
     emulator = start_emulator("--down-delay", "0.4")
     bench = Bench.connect(emulator.base)
