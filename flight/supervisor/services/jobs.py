@@ -48,7 +48,7 @@ JOB_SERVICE = 130
 STATUS, PROGRESS, SAMPLE, OUTPUT = 1, 2, 3, 4
 ACTIVE = ("STARTING", "RUNNING", "PAUSED")  # states in which a worker holds the device
 FINAL = ("COMPLETED", "FAILED", "ABORTED")
-MAX_TEXT = 900  # octets of generated text in one packet; a longer result also goes to a file
+MAX_TEXT = 900  # octets of generated text in one packet (the whole text is in the job's output.txt)
 STATUS_ROWS = 32  # jobs in one JOB_STATUS report (the newest)
 
 
@@ -407,15 +407,16 @@ class JobManager:
             worker.device_error = fields["device_error"]
 
     def _result(self, job: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """An inference result for the ground; text that does not fit a packet also goes to a file."""
+        """An inference result for the ground. The text also goes to the job's ``output.txt``, whole,
+        so that it can come down by file transfer; in the packet, text that does not fit is cut."""
         text = fields["text"]
+        path = self.job_dir(job) / "output.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode())
         record = {"job": job, "ids": fields["ids"][:256], "ttft_s": fields["ttft_s"],
-                  "tokens_per_s": fields["tokens_per_s"], "text": text}
+                  "tokens_per_s": fields["tokens_per_s"], "text": text, "file": str(path)}
         if len(text.encode()) > MAX_TEXT:
-            path = self.job_dir(job) / "output.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, text.encode())
-            record.update(text=text.encode()[:MAX_TEXT].decode(errors="ignore"), file=str(path), truncated=True)
+            record.update(text=text.encode()[:MAX_TEXT].decode(errors="ignore"), truncated=True)
         return record
 
     def _output(self, subtype: int, record: dict[str, Any]) -> None:

@@ -309,13 +309,15 @@ def test_a_sample_becomes_tm_130_3_cut_to_the_packet_limit(bench: Bench) -> None
                                                          {"job": 1, "step": 500, "text": "x" * MAX_TEXT}]
 
 
-def test_an_inference_output_becomes_tm_130_4(bench: Bench) -> None:
+def test_an_inference_output_becomes_tm_130_4_and_a_file_for_cfdp(bench: Bench) -> None:
     worker = bench.running("INFER")
     bench.harness.downlink()
     bench.say(worker, "output", text="the blue and green planet", ids=[1, 2, 3], ttft_s=0.5, tokens_per_s=40.0)
+    path = bench.jobs.job_dir(1) / "output.txt"
     assert records(bench.harness.downlink(), 130, 4) == [
-        {"job": 1, "ids": [1, 2, 3], "ttft_s": 0.5, "tokens_per_s": 40.0, "text": "the blue and green planet"}]
-    assert not (bench.jobs.job_dir(1) / "output.txt").exists()
+        {"job": 1, "ids": [1, 2, 3], "ttft_s": 0.5, "tokens_per_s": 40.0, "text": "the blue and green planet",
+         "file": str(path)}]
+    assert path.read_text() == "the blue and green planet"
 
 
 def test_a_long_output_is_truncated_in_the_packet_and_written_whole_to_the_job_dir(bench: Bench) -> None:
