@@ -5,8 +5,9 @@ times faster than the wall clock (an orbit in about a minute at rate 90), and af
 publishes the bus state (base port + 8, PUB) to the supervisor. The supervisor reports the payload's
 draw back (base port + 9, PULL): the bus carries the last draw it heard until it hears another, and
 counts and drops a report that is not one. The bench's power anomalies come in on base port + 10
-(PULL, :mod:`hil.bus.anomaly`): part of the array lost, a load stuck on, from then on. On exit it
-prints a JSON summary.
+(PULL, :mod:`hil.bus.anomaly`): part of the array lost, a load stuck on, from then on. With
+``--trace`` it writes every step as a JSON line (the bench's ground truth of the power: what the
+mission's report plots and judges). On exit it prints a JSON summary.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import zmq
 from flight.atomic_file import write_json_atomic
 from flight.command_line import StopRequest
 from flight.counters import Counters
+from flight.link.config import from_table, read_toml
 from flight.link.errors import ConfigError
 from flight.link.transport import BenchPorts
 from flight.mission_config import load_mission
@@ -32,7 +34,7 @@ from hil.bus.anomaly import MAX_MESSAGE as MAX_ANOMALY
 from hil.bus.anomaly import unpack_anomaly
 from hil.bus.eps import EpsSettings
 from hil.bus.orbit import NAMED_ORBITS, Orbit
-from hil.bus.simulator import BusSettings, BusSimulator
+from hil.bus.simulator import BusSample, BusSettings, BusSimulator
 
 MIN_WALL_STEP = 0.02  # seconds: the loop never spins faster than this, whatever the rate
 
@@ -47,6 +49,7 @@ class BusRun:
     duration: float | None = None  # wall seconds; None: until stopped
     settings: BusSettings = field(default_factory=BusSettings)
     stats: Path | None = None  # a JSON file of the latest state and counters, rewritten as it runs
+    trace: Path | None = None  # every step as a JSON line
 
     def __post_init__(self) -> None:
         if not 0 < self.rate <= 1e5:
@@ -79,6 +82,7 @@ def serve(run: BusRun, out: TextIO = sys.stdout) -> dict[str, object]:
     wall_step = max(MIN_WALL_STEP, run.step_s / run.rate)
     stopping = StopRequest(run.duration)
     next_step = time.monotonic()
+    trace = _open_trace(run.trace)
     try:
         while not stopping:
             payload_w = _take_draws(draws, payload_w, counters)
@@ -90,6 +94,8 @@ def serve(run: BusRun, out: TextIO = sys.stdout) -> dict[str, object]:
                                sample.radiator_c)
             state_out.send(pack_state(report), zmq.NOBLOCK)
             counters.inc("states_sent")
+            if trace is not None:
+                trace.write(json.dumps(_trace_line(sample)) + "\n")
             if run.stats is not None and counters["steps"] % 10 == 0:
                 write_json_atomic(run.stats, {"time": bus.t, "soc": sample.soc, "gpu_c": sample.gpu_c,
                                               "payload_w": sample.payload_w, "counters": counters.snapshot()})
@@ -97,10 +103,27 @@ def serve(run: BusRun, out: TextIO = sys.stdout) -> dict[str, object]:
             time.sleep(max(0.0, next_step - time.monotonic()))
     finally:
         ctx.destroy(linger=0)
+        if trace is not None:
+            trace.close()
     summary = {"simulated_s": counters["steps"] * run.step_s, "min_soc": min_soc, "max_gpu_c": max_gpu_c,
                "counters": counters.snapshot()}
     print(json.dumps(summary), file=out, flush=True)
     return summary
+
+
+def _open_trace(path: Path | None) -> TextIO | None:
+    if path is None:
+        return None
+    try:
+        return path.open("a", buffering=1)  # line-buffered: a reader sees whole steps as they come
+    except OSError as exc:
+        raise ConfigError(f"--trace {path}: {exc.strerror}") from None
+
+
+def _trace_line(sample: BusSample) -> dict[str, object]:
+    return {"t": round(sample.time, 3), "sunlit": round(sample.sunlit_fraction, 4), "soc": round(sample.soc, 5),
+            "array_w": round(sample.array_w, 1), "payload_w": round(sample.payload_w, 1),
+            "gpu_c": round(sample.gpu_c, 2), "shed": sample.shed}
 
 
 def _take_draws(draws: zmq.Socket, payload_w: float, counters: Counters) -> float:
@@ -143,17 +166,18 @@ def add_bus_command(commands: argparse._SubParsersAction[Any]) -> None:
     orbit.add_argument("--rate", type=float, default=60.0, help="simulated seconds per wall second (default 60)")
     orbit.add_argument("--step", type=float, default=10.0, metavar="S", help="simulated seconds per step (default 10)")
     orbit.add_argument("--duration", type=float, metavar="S", help="wall seconds to run (default: until stopped)")
-    eps = bus.add_argument_group("power")
+    eps = bus.add_argument_group("power (each option over --eps, over the defaults)")
     defaults = EpsSettings()
-    eps.add_argument("--array-w", type=float, default=defaults.array_w, help=f"solar array, W (default {defaults.array_w:g})")
-    eps.add_argument("--capacity-wh", type=float, default=defaults.capacity_wh,
-                     help=f"battery, Wh (default {defaults.capacity_wh:g})")
-    eps.add_argument("--soc", type=float, default=defaults.initial_soc, help="starting state of charge, 0..1")
-    eps.add_argument("--bus-load-w", type=float, default=defaults.bus_load_w,
-                     help=f"the bus's own loads, W (default {defaults.bus_load_w:g})")
-    eps.add_argument("--payload-line-w", type=float, default=defaults.payload_line_w,
+    eps.add_argument("--eps", type=Path, metavar="FILE.toml", help="the EPS's settings as a TOML table of "
+                     "hil.bus.eps.EpsSettings fields (array_w, capacity_wh, initial_soc, shed_soc...)")
+    eps.add_argument("--array-w", type=float, help=f"solar array, W (default {defaults.array_w:g})")
+    eps.add_argument("--capacity-wh", type=float, help=f"battery, Wh (default {defaults.capacity_wh:g})")
+    eps.add_argument("--soc", type=float, help=f"starting state of charge, 0..1 (default {defaults.initial_soc:g})")
+    eps.add_argument("--bus-load-w", type=float, help=f"the bus's own loads, W (default {defaults.bus_load_w:g})")
+    eps.add_argument("--payload-line-w", type=float,
                      help=f"the payload's power line rating, its allocation, W (default {defaults.payload_line_w:g})")
     bus.add_argument("--stats", type=Path, metavar="FILE", help="keep a JSON file of the latest state up to date")
+    bus.add_argument("--trace", type=Path, metavar="FILE.jsonl", help="append every step as a JSON line")
     bus.set_defaults(handler=run_bus)
 
 
@@ -161,9 +185,12 @@ def run_bus(args: argparse.Namespace) -> int:
     mission = load_mission(args.mission)
     ports = BenchPorts(args.base_port, mission.ports.host) if args.base_port else mission.ports
     orbit = Orbit.from_file(args.tle) if args.tle is not None else Orbit.named(args.orbit)
-    eps = replace(EpsSettings(), array_w=args.array_w, capacity_wh=args.capacity_wh, initial_soc=args.soc,
-                  bus_load_w=args.bus_load_w, payload_line_w=args.payload_line_w)
+    base = from_table(EpsSettings, read_toml(args.eps, "EPS settings"), "eps") if args.eps else EpsSettings()
+    given = {name: value for name, value in (("array_w", args.array_w), ("capacity_wh", args.capacity_wh),
+                                             ("initial_soc", args.soc), ("bus_load_w", args.bus_load_w),
+                                             ("payload_line_w", args.payload_line_w)) if value is not None}
+    eps = replace(base, **given)
     run = BusRun(ports, orbit, args.start if args.start is not None else orbit.epoch, args.rate, args.step,
-                 args.duration, BusSettings(eps=eps), args.stats)
+                 args.duration, BusSettings(eps=eps), args.stats, args.trace)
     serve(run)
     return 0

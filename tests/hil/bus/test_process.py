@@ -66,3 +66,24 @@ def test_the_bus_publishes_its_state_and_hears_the_payloads_draw() -> None:
 def test_bad_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert hil_main(["bus", "--rate", "0", "--duration", "0.1"]) == 2
     assert "--rate" in capsys.readouterr().err
+
+
+def test_eps_settings_from_a_file_and_a_trace_of_every_step(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    eps = tmp_path / "eps.toml"
+    eps.write_text("capacity_wh = 300.0\ninitial_soc = 0.55\nshed_soc = 0.2\n")
+    trace = tmp_path / "trace.jsonl"
+    ports = BenchPorts(free_base_port())
+    assert hil_main(["bus", "--base-port", str(ports.base), "--rate", "600", "--duration", "0.6", "--eps", str(eps),
+                     "--soc", "0.5", "--trace", str(trace)]) == 0
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert len(lines) >= 5
+    assert [b["t"] - a["t"] for a, b in zip(lines, lines[1:], strict=False)] == [10.0] * (len(lines) - 1)
+    assert lines[0]["soc"] == pytest.approx(0.5, abs=0.01)  # the option over the file
+    assert set(lines[0]) == {"t", "sunlit", "soc", "array_w", "payload_w", "gpu_c", "shed"}
+
+
+def test_a_bad_eps_file_names_the_field(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    eps = tmp_path / "eps.toml"
+    eps.write_text("capacity_wh = -5.0\n")
+    assert hil_main(["bus", "--eps", str(eps), "--duration", "0.1"]) == 2
+    assert "capacity_wh" in capsys.readouterr().err
