@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hil.bus.link_passes import orbit_windows, stations_named
 from hil.bus.orbit import Orbit
 from hil.bus.shadow import eclipses
-from hil.mission.scenario import Fault, Scenario, TimelineCommand
+from hil.mission.scenario import Downlink, Fault, Scenario, TimelineCommand
 from hil.mission.when import When, resolve
 
 START_LEAD_S = 600.0  # a mission without a start opens this long before its first pass
@@ -33,7 +33,7 @@ class Geometry:
 class PlannedStep:
     t_s: float  # simulated seconds after the start
     where: str  # "command[0]", "fault[2]": the scenario's own name for it
-    step: TimelineCommand | Fault
+    step: TimelineCommand | Fault | Downlink
     release_s: float | None = None  # a time-tagged command: when it runs on board
 
 
@@ -58,9 +58,10 @@ def geometry(scenario: Scenario) -> Geometry:
 
 
 def schedule(scenario: Scenario, where: Geometry) -> list[PlannedStep]:
-    """Every command and fault at its time, in time order (the file's order among equals)."""
+    """Every command, fault and downlink at its time, in time order (the file's order among equals)."""
     named = [(f"command[{i}]", step) for i, step in enumerate(scenario.commands)]
     named += [(f"fault[{i}]", step) for i, step in enumerate(scenario.faults)]
+    named += [(f"downlink[{i}]", step) for i, step in enumerate(scenario.downlinks)]
     planned = []
     for name, step in named:
         t = _time(scenario, where, f"{name}.at", step.when)

@@ -28,6 +28,10 @@ Example (every table but ``[mission]`` may be left out)::
     job = 1
     target = "param"
 
+    [[downlink]]
+    at = "aos 3 + 1m"
+    remote = "jobs/job-1/checkpoints/step-*.safetensors"   # by CFDP; a * takes the newest match
+
     [[expect]]
     field = "commands.lost"
     equals = 0
@@ -159,6 +163,21 @@ class TimelineCommand(Timed):
         _check(bool(self.name), "name", "missing: the dictionary's name of the command")
         if self.release is not None:
             object.__setattr__(self, "released", _when(self.release, "release"))
+
+
+@dataclass(frozen=True)
+class Downlink(Timed):
+    """A file brought down from the payload's filestore by CFDP (class 2), verified by its checksum. A
+    ``*`` in the last part of the path stands for the newest match there, as a listing shows it."""
+
+    remote: str = ""  # required
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        parts = self.remote.split("/")
+        _check(bool(self.remote) and not self.remote.startswith("/") and ".." not in parts and all(parts),
+               "remote", f"{self.remote!r} is not a path inside the payload's filestore (like jobs/job-1/output.txt)")
+        _check("*" not in "/".join(parts[:-1]), "remote", "only the file's own name may hold a *")
 
 
 # --- faults: each kind its own fields ------------------------------------------------------------
@@ -322,6 +341,7 @@ class Scenario:
     commands: tuple[TimelineCommand, ...] = ()
     faults: tuple[Fault, ...] = ()
     expectations: tuple[Expectation, ...] = ()
+    downlinks: tuple[Downlink, ...] = ()
     path: Path | None = None
     lines: dict[str, int] = field(default_factory=dict)  # where each key is written, for later errors
 
@@ -330,7 +350,7 @@ class Scenario:
         return ScenarioError(self.path or "<scenario>", locate(self.lines, where), where, reason)
 
 
-TABLES = ("mission", "link", "bus", "command", "fault", "expect")
+TABLES = ("mission", "link", "bus", "command", "fault", "downlink", "expect")
 
 
 def load_scenario(path: Path, dictionary: Dictionary) -> Scenario:
@@ -376,9 +396,10 @@ def _build(doc: dict[str, Any], dictionary: Dictionary, path: Path) -> Scenario:
     bus = from_table(EpsSettings, doc.get("bus", {}), "bus")
     commands = tuple(_command(entry, f"command[{i}]", dictionary) for i, entry in enumerate(_array(doc, "command")))
     faults = tuple(_fault(entry, f"fault[{i}]") for i, entry in enumerate(_array(doc, "fault")))
+    downlinks = tuple(from_table(Downlink, entry, f"downlink[{i}]") for i, entry in enumerate(_array(doc, "downlink")))
     expectations = tuple(from_table(Expectation, entry, f"expect[{i}]")
                          for i, entry in enumerate(_array(doc, "expect")))
-    return Scenario(mission, link, bus, commands, faults, expectations, path)
+    return Scenario(mission, link, bus, commands, faults, expectations, downlinks, path)
 
 
 def _array(doc: dict[str, Any], name: str) -> list[Any]:

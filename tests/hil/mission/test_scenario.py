@@ -72,6 +72,10 @@ at = 30
 kind = "ecc"
 uncorrected = 1
 
+[[downlink]]
+at = "aos 2"
+remote = "jobs/job-1/checkpoints/step-*.safetensors"
+
 [[expect]]
 field = "commands.lost"
 equals = 0
@@ -107,6 +111,8 @@ def test_a_good_scenario_is_read_whole() -> None:
     assert isinstance(kill, KillSupervisor) and isinstance(link, LinkFault) and link.preset == "harsh"
     assert isinstance(power, PowerFault) and power.array_share == 0.5
     assert isinstance(ecc, EccFault) and ecc.uncorrected == 1
+    [downlink] = scenario.downlinks
+    assert downlink.remote == "jobs/job-1/checkpoints/step-*.safetensors" and downlink.when == When("aos", 2, 0.0)
     assert [str(e) for e in scenario.expectations] == ["commands.lost = 0", "jobs.1.state = COMPLETED",
                                                        "power.min_soc ≥ 0.3"]
 
@@ -146,6 +152,8 @@ def with_line(old: str, new: str) -> tuple[str, int]:
     ('"max_iters": 200', '"max_iters": -3', "command[0].args.config", "config.max_iters"),
     ('"max_iters": 200', '"max_iter": 200', "command[0].args.config", "unknown setting for a TRAIN job"),
     ("at = 600", "at = 600\nrelease = 'whenever'", "command[1].release", "'whenever' is not a time"),
+    ('"jobs/job-1/checkpoints/', '"../jobs/job-1/checkpoints/', "downlink[0].remote", "not a path inside"),
+    ('"jobs/job-1/checkpoints/', '"jobs/job-*/checkpoints/', "downlink[0].remote", "only the file's own name"),
 ])
 def test_each_mistake_names_its_line_and_field(old: str, new: str, where: str, reason: str) -> None:
     text, line = with_line(old, new)
