@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/hil demo
+	$(BIN)/hil mission
 
 test: install
 	$(BIN)/python -m pytest -n 2

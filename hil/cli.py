@@ -87,6 +87,8 @@ def add_link_command(commands: argparse._SubParsersAction[Any]) -> None:
     run.add_argument(
         "--duration", type=float, metavar="S", help="exit after S seconds (default: run until stopped)"
     )
+    run.add_argument("--epoch", type=float, metavar="UNIX_S", help="count the pass windows (and every time) from "
+                     "this moment instead of the emulator's start: how a bench keeps its processes in step")
     run.add_argument("--control", metavar="ENDPOINT", help="take changes of the faults while running (typed msgpack, "
                      "hil.link.control): bind:ADDRESS, or 'bench' for base port + 11 (default: none)")
 
@@ -173,6 +175,7 @@ def link_config(args: argparse.Namespace) -> EmulatorConfig:
         stats_interval=args.stats_interval,
         duration=args.duration,
         control=_control(args),
+        epoch=args.epoch,
     )
 
 

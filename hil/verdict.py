@@ -49,11 +49,12 @@ class FlightRecord:
             db.close()
         return cls(frozenset(packets), completions, tuple(order), json.loads(row[0]) if row else {})
 
-    def missing_from(self, archive: Archive) -> set[tuple[int, int, float]]:
-        """Packets the payload made before the newest one the archive holds, that the archive lacks.
+    def missing_from(self, archive: Archive, until: float | None = None) -> set[tuple[int, int, float]]:
+        """Packets the payload made before the newest one the archive holds (or ``until``, a time at
+        which the bench saw the archive complete), that the archive lacks.
 
         Later ones were still on their way when the run stopped: not holes.
         """
         archived = {(apid, seq, round(t, 4)) for apid, seq, t in archive.query("SELECT apid, seq, time FROM packets")}
-        newest = max((t for _, _, t in archived), default=0.0)
+        newest = max((t for _, _, t in archived), default=0.0) if until is None else until
         return {p for p in self.packets if p[2] <= newest} - archived

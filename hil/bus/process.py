@@ -163,6 +163,9 @@ def add_bus_command(commands: argparse._SubParsersAction[Any]) -> None:
                        help="325 km at 53° (default), or a 550 km dawn-dusk sun-synchronous orbit")
     orbit.add_argument("--tle", type=Path, metavar="FILE", help="a TLE file of your own instead (2 or 3 lines)")
     orbit.add_argument("--start", type=float, metavar="UNIX_S", help="mission time to start at (default: the TLE's epoch)")
+    orbit.add_argument("--start-wall", type=float, metavar="UNIX_S", help="the wall time at which the bus is at "
+                       "--start: a bus started later begins that much further along (how a bench keeps its "
+                       "processes in step; default: now)")
     orbit.add_argument("--rate", type=float, default=60.0, help="simulated seconds per wall second (default 60)")
     orbit.add_argument("--step", type=float, default=10.0, metavar="S", help="simulated seconds per step (default 10)")
     orbit.add_argument("--duration", type=float, metavar="S", help="wall seconds to run (default: until stopped)")
@@ -190,7 +193,10 @@ def run_bus(args: argparse.Namespace) -> int:
                                              ("initial_soc", args.soc), ("bus_load_w", args.bus_load_w),
                                              ("payload_line_w", args.payload_line_w)) if value is not None}
     eps = replace(base, **given)
-    run = BusRun(ports, orbit, args.start if args.start is not None else orbit.epoch, args.rate, args.step,
+    start = args.start if args.start is not None else orbit.epoch
+    if args.start_wall is not None:
+        start += max(0.0, time.time() - args.start_wall) * args.rate
+    run = BusRun(ports, orbit, start, args.rate, args.step,
                  args.duration, BusSettings(eps=eps), args.stats, args.trace)
     serve(run)
     return 0

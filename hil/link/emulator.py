@@ -73,6 +73,7 @@ class EmulatorConfig:
     stats_interval: float = 1.0
     duration: float | None = None  # seconds; None runs until stopped
     control: Endpoint | None = None  # where the bench's fault changes come in (bind:...); None: no changes
+    epoch: float | None = None  # UNIX time its pass windows count from; None: from its own start
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.stats_interval) and self.stats_interval > 0):
@@ -117,7 +118,8 @@ class LinkEmulator:
             self.counters.inc(counter, 0)
         self._heap: list[tuple[float, int, int, Delivery]] = []  # (due, order, direction index, delivery)
         self._order = itertools.count()
-        self._start = clock()
+        # A bench that starts several processes gives them one epoch, so that their times agree.
+        self._start = clock() - (time.time() - config.epoch if config.epoch is not None else 0.0)
         self._capture: CaptureWriter | None = None
         self._context = zmq.Context()
         self._resources = ExitStack()

@@ -35,6 +35,7 @@ class PlannedStep:
     where: str  # "command[0]", "fault[2]": the scenario's own name for it
     step: TimelineCommand | Fault | Downlink
     release_s: float | None = None  # a time-tagged command: when it runs on board
+    repeat_index: int = 0  # of a repeated command: which sending this is (from 0)
 
 
 def geometry(scenario: Scenario) -> Geometry:
@@ -69,7 +70,13 @@ def schedule(scenario: Scenario, where: Geometry) -> list[PlannedStep]:
         release = _time(scenario, where, f"{name}.release", released) if released is not None else None
         if release is not None and release < t:
             raise scenario.error(f"{name}.release", f"{released} ({release:.0f} s) is before it is sent ({t:.0f} s)")
-        planned.append(PlannedStep(t, name, step, release))
+        repeat, every = getattr(step, "repeat", 1), getattr(step, "every_s", 0.0)
+        last = t + (repeat - 1) * every + ((release or t) - t)
+        if last > where.duration_s:
+            raise scenario.error(f"{name}.repeat", f"the last of {repeat} sends, {every:g} s apart, is at "
+                                                   f"{last:.0f} s, after the mission's end at {where.duration_s:.0f} s")
+        planned += [PlannedStep(t + k * every, name, step, None if release is None else release + k * every, k)
+                    for k in range(repeat)]
     return sorted(planned, key=lambda p: p.t_s)
 
 

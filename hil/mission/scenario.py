@@ -4,7 +4,7 @@ Example (every table but ``[mission]`` may be left out)::
 
     [mission]
     name = "default"
-    rate = 90.0             # simulated seconds per real one: the bus, the clock and the passes
+    rate = 90.0             # simulated seconds per real one: the orbit, the bus and the passes
     orbits = 3.0            # how long the mission flies
     orbit = "default"       # or "dawn-dusk"
     seed = 7
@@ -21,6 +21,12 @@ Example (every table but ``[mission]`` may be left out)::
     at = "aos 1 + 30s"      # see hil.mission.when
     name = "JOB_START"
     args = { kind = "TRAIN", config = '{"max_iters": 200}' }
+
+    [[command]]
+    at = "aos 1"
+    name = "NOOP"
+    repeat = 1000           # sent 1000 times, 4 simulated seconds apart
+    every = "4s"
 
     [[fault]]
     at = "eclipse 1 + 2m"
@@ -68,6 +74,7 @@ from hil.mission.when import When, parse_when
 
 _AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 MAX_FILE = 1 << 20  # a scenario is a page of text; a megabyte is not one
+MAX_REPEAT = 10_000
 
 
 class ScenarioError(ConfigError):
@@ -157,12 +164,20 @@ class TimelineCommand(Timed):
     args: dict[str, Any] = field(default_factory=dict)
     release: float | str | None = None
     released: When | None = field(init=False, default=None)
+    repeat: int = 1  # sent this many times, ``every`` apart (a soak)
+    every: float | str = 0.0
+    every_s: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(bool(self.name), "name", "missing: the dictionary's name of the command")
         if self.release is not None:
             object.__setattr__(self, "released", _when(self.release, "release"))
+        _check(1 <= self.repeat <= MAX_REPEAT, "repeat", f"{self.repeat} is not in [1, {MAX_REPEAT}]")
+        every = _when(self.every, "every")
+        _check(every.anchor == "start", "every", f"{self.every!r} is not a duration (say '4s' or 2.5)")
+        _check(self.repeat == 1 or every.offset_s > 0, "every", "a repeated command needs a time between sends")
+        object.__setattr__(self, "every_s", every.offset_s)
 
 
 @dataclass(frozen=True)

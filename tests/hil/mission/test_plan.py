@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,15 +75,14 @@ def test_hil_mission_check_prints_the_timeline(tmp_path: Path, capsys: pytest.Ca
     assert out.index("command[1]") < out.index("fault[0]") < out.index("command[0]")
 
 
-def test_hil_mission_names_the_line_of_a_mistake_and_says_flying_is_not_built(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("check", [["--check"], []])
+def test_hil_mission_names_the_line_of_a_mistake_before_flying(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], check: list[str]) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(STEPS.replace('name = "PING"', 'name = "PONG"'))
-    assert main(["mission", str(path), "--check"]) == 2
+    assert main(["mission", str(path), "--out", str(tmp_path / "out"), *check]) == 2
     assert f"{path}:6: command[0].name: unknown command 'PONG'" in capsys.readouterr().err
-    path.write_text(STEPS)
-    assert main(["mission", str(path)]) == 2
-    assert "flying one is not built yet" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing started
 
 
 def test_a_time_tagged_command_runs_on_board_at_its_release() -> None:
@@ -98,6 +98,21 @@ def test_a_time_tagged_command_runs_on_board_at_its_release() -> None:
     assert caught.value.line == 7
 
 
+def test_a_repeated_command_is_sent_every_so_often_and_must_end_in_time() -> None:
+    text = STEPS.replace('name = "PING"', 'name = "PING"\nrepeat = 3\nevery = "1m"')
+    scenario = parse_scenario(text, DICTIONARY)
+    sends = [p for p in schedule(scenario, geometry(scenario)) if p.where == "command[0]"]
+    assert [p.t_s - sends[0].t_s for p in sends] == [0.0, 60.0, 120.0] and [p.repeat_index for p in sends] == [0, 1, 2]
+    late = parse_scenario(STEPS.replace('name = "PING"', 'name = "PING"\nrepeat = 10000\nevery = "1h"'), DICTIONARY)
+    with pytest.raises(ScenarioError) as caught:
+        schedule(late, geometry(late))
+    assert caught.value.where == "command[0].repeat" and "after the mission's end" in caught.value.reason
+    for bad, reason in (('repeat = 3', "needs a time between sends"), ('repeat = 0', "not in [1, 10000]"),
+                        ('repeat = 2\nevery = "aos 1"', "not a duration")):
+        with pytest.raises(ScenarioError, match=re.escape(reason)):
+            parse_scenario(STEPS.replace('name = "PING"', f'name = "PING"\n{bad}'), DICTIONARY)
+
+
 SCENARIOS = sorted((Path(__file__).parents[3] / "hil" / "scenarios").glob("*.toml"))
 
 
@@ -105,7 +120,8 @@ SCENARIOS = sorted((Path(__file__).parents[3] / "hil" / "scenarios").glob("*.tom
 def test_every_shipped_scenario_reads_and_lays_on_its_orbit(path: Path) -> None:
     scenario = load_scenario(path, DICTIONARY)
     planned = schedule(scenario, geometry(scenario))
-    assert scenario.mission.name == path.stem and len(planned) == len(scenario.commands) + len(scenario.faults)
+    sends = sum(c.repeat for c in scenario.commands)
+    assert scenario.mission.name == path.stem and len(planned) == sends + len(scenario.faults) + len(scenario.downlinks)
     assert scenario.expectations  # a scenario judges something
 
 

@@ -1,0 +1,122 @@
+"""The missions of issue 7, flown whole by ``hil mission`` as an operator or CI runs it: every process
+started on free ports, the timeline, the faults, the end-of-mission contact, then ``summary.json``,
+``report.md`` and the plots. Each test asserts on the summary the run wrote, read back from disk.
+
+The default mission flies here on a shortened timeline (faster, with fewer training steps); the CI
+scenarios of ``hil/scenarios/`` fly as shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "hil" / "scenarios"
+PLOTS = ("loss.png", "power.png", "link.png", "timeline.png")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def fly(scenario: Path, out: Path, *options: str, timeout: float = 900.0) -> tuple[int, dict[str, Any], str]:
+    """Run ``hil mission``; its exit code, its summary.json and its output."""
+    run = subprocess.run([sys.executable, "-m", "hil.cli", "mission", str(scenario), "--out", str(out), *options],
+                         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    output = run.stdout + run.stderr
+    summary_file = out / "summary.json"
+    assert summary_file.exists(), output[-4000:]
+    return run.returncode, json.loads(summary_file.read_text()), output
+
+
+def held(summary: dict[str, Any]) -> dict[str, bool]:
+    return {e["field"]: e["passed"] for e in summary["expectations"]}
+
+
+def test_the_default_mission_on_a_shortened_timeline(tmp_path: Path) -> None:
+    """Faster (135× instead of 90×) and with half the training steps; everything else as shipped."""
+    text = (SCENARIOS / "default.toml").read_text()
+    shortened = text.replace('"max_iters": 1200', '"max_iters": 500').replace("rate = 90.0", "rate = 135.0")
+    assert shortened != text
+    scenario = tmp_path / "default.toml"
+    scenario.write_text(shortened)
+    out = tmp_path / "out"
+    code, summary, output = fly(scenario, out)
+    assert code == 0, (held(summary), output[-3000:])
+    commands, seu, power = summary["commands"], summary["seu"], summary["power"]
+    assert commands["lost"] == 0 and commands["duplicated"] == 0 and commands["sent"] == commands["completed"] == 4
+    assert seu["missed"] == 0 and seu["injected"] >= 4 and seu["detected"] == seu["injected"]
+    assert power["floor_violations"] == 0 and power["min_soc"] >= power["soc_floor"]
+    assert summary["telemetry"]["packets_missing"] == 0
+    assert summary["telemetry"]["packets_archived"] >= summary["telemetry"]["packets_generated"] * 0.9
+    jobs = summary["jobs"]
+    assert jobs["1"]["kind"] == "INFER" and jobs["1"]["state"] == "COMPLETED" and jobs["1"]["tokens_per_s"] > 0
+    assert jobs["2"]["kind"] == "TRAIN" and jobs["2"]["steps"] == 500 and 0 < jobs["2"]["final_loss"] < 3.0
+    assert summary["files"] == {"sent": 2, "verified": 2}
+    assert summary["link"]["frames_up"] > 0 and summary["link"]["frame_error_rate"] > 0.05  # the link was faulty
+    # the checkpoint that came down is the one on board, byte for byte
+    [checkpoint] = (out / "downlinks").glob("step-*.safetensors")
+    assert checkpoint.read_bytes() == (out / "files" / "jobs" / "job-2" / "checkpoints" / checkpoint.name).read_bytes()
+    report = (out / "report.md").read_text()
+    assert "every expectation held" in report and "Job 1, asked to go on from *Greetings to the ground team" in report
+    for name in PLOTS:
+        assert (out / name).read_bytes().startswith(PNG), name
+        assert f"]({name})" in report
+
+
+def test_a_failing_expectation_makes_the_mission_fail(tmp_path: Path) -> None:
+    scenario = tmp_path / "judged.toml"
+    scenario.write_text('[mission]\nname = "judged"\nrate = 200\norbits = 0.1\n\n[link]\npreset = "none"\n'
+                        'stations = []\n\n[[command]]\nat = "1m"\nname = "PING"\n\n'
+                        '[[expect]]\nfield = "commands.completed"\nequals = 1\n\n'
+                        '[[expect]]\nfield = "commands.sent"\nat_least = 2\n')
+    code, summary, output = fly(scenario, tmp_path / "out", "--settle", "30")
+    assert code == 1, output[-2000:]
+    assert held(summary) == {"commands.completed": True, "commands.sent": False}
+    assert "1 expectation(s) failed" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_link_soak(tmp_path: Path) -> None:
+    code, summary, output = fly(SCENARIOS / "link-soak.toml", tmp_path / "out")
+    assert code == 0, (held(summary), output[-3000:])
+    commands, link = summary["commands"], summary["link"]
+    assert commands["sent"] == 2001 and commands["completed"] == 2001
+    assert commands["lost"] == commands["duplicated"] == commands["failed"] == 0
+    assert link["outages"] >= 2 and link["frame_error_rate"] > 0.15 and link["frames_up"] > 2001
+
+
+def test_kill_storm(tmp_path: Path) -> None:
+    code, summary, output = fly(SCENARIOS / "kill-storm.toml", tmp_path / "out")
+    assert code == 0, (held(summary), output[-3000:])
+    log = json.loads((tmp_path / "out" / "mission-log.json").read_text())
+    kills = [s for s in log["steps"] if s["what"] in ("kill-worker fault", "kill-supervisor fault")]
+    assert len(kills) == 4 and all(s["ok"] for s in kills), kills  # each kill found its process
+    assert summary["commands"]["lost"] == 0 and summary["jobs"]["1"]["state"] == "COMPLETED"
+    assert summary["telemetry"]["packets_missing"] == 0
+
+
+def test_seu_campaign(tmp_path: Path) -> None:
+    code, summary, output = fly(SCENARIOS / "seu-campaign.toml", tmp_path / "out")
+    assert code == 0, (held(summary), output[-3000:])
+    seu = summary["seu"]
+    assert seu["injected"] == 5 and seu["detected"] == 5 and seu["missed"] == 0
+    assert summary["jobs"]["1"]["final_loss"] < 3.0
+
+
+def test_long_los(tmp_path: Path) -> None:
+    code, summary, output = fly(SCENARIOS / "long-los.toml", tmp_path / "out")
+    assert code == 0, (held(summary), output[-3000:])
+    assert summary["telemetry"]["packets_missing"] == 0 and summary["commands"]["lost"] == 0
+    # the time-tagged job ran on board out of contact, and came down in the store's playback
+    assert summary["jobs"]["1"]["state"] == "COMPLETED"
+
+
+def test_power_negative(tmp_path: Path) -> None:
+    code, summary, output = fly(SCENARIOS / "power-negative.toml", tmp_path / "out")
+    assert code == 0, (held(summary), output[-3000:])
+    power = summary["power"]
+    assert power["floor_violations"] == 0 and power["min_soc"] >= 0.3
