@@ -23,7 +23,7 @@ run: install
 	$(BIN)/hil mission
 
 test: install
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 bench: install
 	$(BIN)/python -m bench

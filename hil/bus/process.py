@@ -50,6 +50,7 @@ class BusRun:
     settings: BusSettings = field(default_factory=BusSettings)
     stats: Path | None = None  # a JSON file of the latest state and counters, rewritten as it runs
     trace: Path | None = None  # every step as a JSON line
+    begin: float | None = None  # UNIX time of the first step (its ports are bound before); None: at once
 
     def __post_init__(self) -> None:
         if not 0 < self.rate <= 1e5:
@@ -80,6 +81,8 @@ def serve(run: BusRun, out: TextIO = sys.stdout) -> dict[str, object]:
           f"state on {run.ports.bus_state().address}", file=out, flush=True)
     payload_w, min_soc, max_gpu_c = 0.0, 1.0, -273.15
     wall_step = max(MIN_WALL_STEP, run.step_s / run.rate)
+    if run.begin is not None:  # a bench that starts its processes ahead of the mission's first second
+        time.sleep(max(0.0, run.begin - time.time()))
     stopping = StopRequest(run.duration)
     next_step = time.monotonic()
     trace = _open_trace(run.trace)
@@ -164,8 +167,8 @@ def add_bus_command(commands: argparse._SubParsersAction[Any]) -> None:
     orbit.add_argument("--tle", type=Path, metavar="FILE", help="a TLE file of your own instead (2 or 3 lines)")
     orbit.add_argument("--start", type=float, metavar="UNIX_S", help="mission time to start at (default: the TLE's epoch)")
     orbit.add_argument("--start-wall", type=float, metavar="UNIX_S", help="the wall time at which the bus is at "
-                       "--start: a bus started later begins that much further along (how a bench keeps its "
-                       "processes in step; default: now)")
+                       "--start: a bus started earlier waits for it, one started later begins that much further "
+                       "along (how a bench keeps its processes in step; default: now)")
     orbit.add_argument("--rate", type=float, default=60.0, help="simulated seconds per wall second (default 60)")
     orbit.add_argument("--step", type=float, default=10.0, metavar="S", help="simulated seconds per step (default 10)")
     orbit.add_argument("--duration", type=float, metavar="S", help="wall seconds to run (default: until stopped)")
@@ -194,9 +197,11 @@ def run_bus(args: argparse.Namespace) -> int:
                                              ("payload_line_w", args.payload_line_w)) if value is not None}
     eps = replace(base, **given)
     start = args.start if args.start is not None else orbit.epoch
-    if args.start_wall is not None:
+    begin = None
+    if args.start_wall is not None:  # in the future: wait for it; past: begin that far along
+        begin = args.start_wall
         start += max(0.0, time.time() - args.start_wall) * args.rate
     run = BusRun(ports, orbit, start, args.rate, args.step,
-                 args.duration, BusSettings(eps=eps), args.stats, args.trace)
+                 args.duration, BusSettings(eps=eps), args.stats, args.trace, begin)
     serve(run)
     return 0

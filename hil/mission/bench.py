@@ -45,6 +45,9 @@ from hil.mission.scenario import (
 from hil.seu_inject import FaultClient, client_for
 from hil.stack import Stack, StackOptions
 
+# The mission's first second is this long after the bench starts its processes, so that they are all up
+# by then (a few seconds; more on a loaded machine): at 360× a late start would skip whole passes.
+STARTUP_LEAD_S = 6.0
 AFTER_MISSION_S = 1e6  # wall seconds the link stays up after the mission: until the bench stops it
 BENCH_KEY = "bench.key"
 # What a previous run left in the output directory: removed so that each run flies a fresh mission.
@@ -92,6 +95,7 @@ class MissionBench:
     def __init__(self, scenario: Scenario, geometry: Geometry, out: Path, rate: float) -> None:
         self.scenario, self.geometry, self.out, self.rate = scenario, geometry, out, rate
         self.epoch = 0.0
+        self.late_s = 0.0
         self.stack: Stack | None = None
         self._ctx = zmq.Context()
         self._faults: FaultClient | None = None
@@ -111,7 +115,7 @@ class MissionBench:
         faults = fault_options(link.preset, list(link.faults))
         if link.stations:
             faults["pass"] = pass_windows(self.geometry, self.rate)
-        self.epoch = time.time()
+        self.epoch = time.time() + STARTUP_LEAD_S
         options = StackOptions(
             out=out, faults=faults, seed=self.scenario.mission.seed, capture=True, bus=True, bus_rate=self.rate,
             link_args=("--epoch", repr(self.epoch)),
@@ -128,6 +132,7 @@ class MissionBench:
             ground_toml="los_after = 1.0\ngap_settle = 1.0\ngap_retry = 10.0\ngap_attempts = 30\n")
         self.stack = Stack(options)
         self.stack.__enter__()
+        self.late_s = max(0.0, time.time() - self.epoch)  # the bench took longer than its lead to come up
         return self.stack
 
     def mission_s(self) -> float:

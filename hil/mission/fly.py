@@ -47,7 +47,9 @@ class MissionFlight:
         started = time.monotonic()
         try:
             stack = self.bench.start()
-            self.say(f"bench up: mission file {stack.mission_path}")
+            self.say(f"bench up: mission file {stack.mission_path}" + (
+                f"; {self.bench.late_s:.1f} s late: the first steps go at once" if self.bench.late_s else
+                f"; T+0 in {self.bench.epoch - time.time():.1f} s"))
             with stack.client(timeout=10.0) as gs:
                 progress = Progress(self.bench, self.geometry, gs, self.out / "bus-trace.jsonl")
                 for planned in self.steps:

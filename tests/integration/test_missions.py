@@ -2,7 +2,7 @@
 started on free ports, the timeline, the faults, the end-of-mission contact, then ``summary.json``,
 ``report.md`` and the plots. Each test asserts on the summary the run wrote, read back from disk.
 
-The default mission flies here on a shortened timeline (faster, with fewer training steps); the CI
+The default mission flies here on a shortened timeline (fewer orbits, fewer training steps); the CI
 scenarios of ``hil/scenarios/`` fly as shipped.
 """
 
@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# One after another on one worker, with the other tests that train (the day in orbit): two trainings at
+# once on two cores would each run at half speed, and a mission's job must finish within its orbits.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("training")]
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "hil" / "scenarios"
 PLOTS = ("loss.png", "power.png", "link.png", "timeline.png")
@@ -38,9 +40,10 @@ def held(summary: dict[str, Any]) -> dict[str, bool]:
 
 
 def test_the_default_mission_on_a_shortened_timeline(tmp_path: Path) -> None:
-    """Faster (135× instead of 90×) and with half the training steps; everything else as shipped."""
+    """2.3 orbits instead of 3 (the downlinks in the last pass still fit) and half the training steps
+    (it finishes even if the machine runs it at half speed); everything else as shipped."""
     text = (SCENARIOS / "default.toml").read_text()
-    shortened = text.replace('"max_iters": 1200', '"max_iters": 500').replace("rate = 90.0", "rate = 135.0")
+    shortened = text.replace('"max_iters": 1200', '"max_iters": 600').replace("orbits = 3.0", "orbits = 2.3")
     assert shortened != text
     scenario = tmp_path / "default.toml"
     scenario.write_text(shortened)
@@ -55,7 +58,7 @@ def test_the_default_mission_on_a_shortened_timeline(tmp_path: Path) -> None:
     assert summary["telemetry"]["packets_archived"] >= summary["telemetry"]["packets_generated"] * 0.9
     jobs = summary["jobs"]
     assert jobs["1"]["kind"] == "INFER" and jobs["1"]["state"] == "COMPLETED" and jobs["1"]["tokens_per_s"] > 0
-    assert jobs["2"]["kind"] == "TRAIN" and jobs["2"]["steps"] == 500 and 0 < jobs["2"]["final_loss"] < 3.0
+    assert jobs["2"]["kind"] == "TRAIN" and jobs["2"]["steps"] == 600 and 0 < jobs["2"]["final_loss"] < 3.0
     assert summary["files"] == {"sent": 2, "verified": 2}
     assert summary["link"]["frames_up"] > 0 and summary["link"]["frame_error_rate"] > 0.05  # the link was faulty
     # the checkpoint that came down is the one on board, byte for byte
