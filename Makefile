@@ -23,7 +23,7 @@ run: install
 	$(BIN)/hil mission
 
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python -m bench

@@ -60,6 +60,7 @@ STALE_DIRS = ("files", "ground-files", "downlinks")
 class Outcome:
     ok: bool
     detail: str
+    done: int = 0  # a fault aimed at a job: how much of it was carried out (flips made, workers killed)
 
 
 def clear(out: Path) -> None:
@@ -158,17 +159,11 @@ class MissionBench:
         if isinstance(fault, KillWorker):
             killed = kill_workers(fault.job, self.out)
             return Outcome(bool(killed), f"job {fault.job}'s worker (pid {', '.join(map(str, killed))}) SIGKILLed"
-                           if killed else f"job {fault.job} has no worker running")
+                           if killed else f"job {fault.job} has no worker at work", done=len(killed) > 0)
         if isinstance(fault, SeuFault):
-            replies = []
-            for _ in range(fault.count):
-                self._seu_seed += 1
-                replies.append(self._client().send("flip", job=fault.job, target=fault.target, bits=fault.bits,
-                                                   seed=self._seu_seed, at=[]))
-            done = sum(r["ok"] for r in replies)
-            refused = next((r.get("detail") or r["reason"] for r in replies if not r["ok"]), "")
-            return Outcome(done > 0, f"{done} of {fault.count} bit flips in job {fault.job}'s {fault.target} "
-                           f"({fault.bits})" + (f"; refused: {refused}" if refused else ""))
+            done, refused = self.flip(fault, fault.count)
+            return Outcome(done == fault.count, f"{done} of {fault.count} bit flips in job {fault.job}'s "
+                           f"{fault.target} ({fault.bits})" + (f"; refused: {refused}" if refused else ""), done)
         if isinstance(fault, EccFault):
             reply = self._client().send("ecc", corrected=fault.corrected, uncorrected=fault.uncorrected,
                                         xid=fault.xid or 0)
@@ -184,6 +179,17 @@ class MissionBench:
         self._push("bus", self.stack.mission.ports.bus_control().address, pack_anomaly(fault.anomaly()))
         return Outcome(True, f"power: {fault.array_share:.0%} of the array working, {fault.extra_load_w:g} W "
                              "more load")
+
+    def flip(self, fault: SeuFault, count: int) -> tuple[int, str]:
+        """Up to ``count`` flips (each its own seed); how many the supervisor made, and why it refused
+        the first it did not make."""
+        for done in range(count):
+            self._seu_seed += 1
+            reply = self._client().send("flip", job=fault.job, target=fault.target, bits=fault.bits,
+                                        seed=self._seu_seed, at=[])
+            if not reply["ok"]:
+                return done, str(reply.get("detail") or reply["reason"])
+        return count, ""
 
     def _client(self) -> FaultClient:
         if self._faults is None:

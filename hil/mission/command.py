@@ -20,6 +20,7 @@ from typing import Any
 
 from flight.atomic_file import write_json_atomic
 from flight.dictionary import load_dictionary
+from flight.link.errors import ConfigError
 from ground.archive import Archive
 from hil.mission.fly import MissionFlight
 from hil.mission.plan import Geometry, PlannedStep, geometry, schedule
@@ -52,7 +53,11 @@ def run_mission(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, dictionary)
     where = geometry(scenario)
     steps = schedule(scenario, where)
-    rate = args.rate or scenario.mission.rate
+    rate = args.rate if args.rate is not None else scenario.mission.rate
+    if not 0 < rate <= 10_000:
+        raise ConfigError(f"--rate {rate:g}: simulated seconds per wall second, in (0, 10000]")
+    if not args.settle > 0:
+        raise ConfigError(f"--settle {args.settle:g}: wall seconds, more than 0")
     if args.check:
         _print_plan(scenario, where, steps, rate)
         return 0

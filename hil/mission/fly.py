@@ -18,6 +18,7 @@ import fnmatch
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,23 @@ from ground.files.cli import follow
 from hil.mission.bench import MissionBench
 from hil.mission.plan import Geometry, PlannedStep
 from hil.mission.progress import Progress
-from hil.mission.scenario import FAULT_KINDS, Downlink, Scenario, TimelineCommand
+from hil.mission.scenario import FAULT_KINDS, AtJob, Downlink, Scenario, SeuFault, TimelineCommand
 from hil.mission.summary import MissionLog
 
 TICK = 0.2
+RETRY_WALL_S = 1.0  # how often a fault waiting for its job to be at work is tried again
+
+
+@dataclass
+class _Aimed:
+    """A fault aimed at a job, not yet all carried out: tried again until its deadline."""
+
+    planned: PlannedStep
+    fault: AtJob
+    left: int  # flips still to make, or 1: the worker still to kill
+    deadline_s: float
+    next_try: float = 0.0
+    refused: str = ""
 
 
 class MissionFlight:
@@ -41,6 +55,7 @@ class MissionFlight:
         self.bench = MissionBench(scenario, geometry, out, rate)
         self.log = MissionLog()
         self._downlinks: list[threading.Thread] = []
+        self._aimed: list[_Aimed] = []
         self._lock = threading.Lock()
 
     def fly(self) -> MissionLog:
@@ -56,6 +71,9 @@ class MissionFlight:
                     self._wait_until(planned.t_s, progress)
                     self._do(planned, gs)
                 self._wait_until(self.geometry.duration_s, progress)
+                for aimed in self._aimed:  # still waiting for their job when the orbits ran out
+                    self._note(aimed.planned, f"{_kind(aimed.fault)} fault", False,
+                               f"the mission ended first: {aimed.refused}")
                 progress.done()
                 self.say("mission over: the link stays up while the store plays back and transfers end")
                 self.log.settle_s = self._settle(gs, progress)
@@ -69,6 +87,9 @@ class MissionFlight:
         wake = self.bench.wall_at(t_s)
         while (left := wake - time.time()) > 0:
             progress.update()
+            for aimed in [a for a in self._aimed if a.next_try <= time.time()]:
+                self._aimed.remove(aimed)
+                self._aim(aimed)
             time.sleep(min(TICK, left))
 
     def _note(self, planned: PlannedStep, what: str, ok: bool, detail: str) -> None:
@@ -87,10 +108,30 @@ class MissionFlight:
                                       name=f"downlink-{planned.where}")
             self._downlinks.append(thread)
             thread.start()
+        elif isinstance(step, AtJob):
+            self._aim(_Aimed(planned, step, step.count if isinstance(step, SeuFault) else 1,
+                             planned.t_s + step.within_s))
         else:
             outcome = self.bench.inject(step)
-            kind = next(name for name, cls in FAULT_KINDS.items() if isinstance(step, cls))
-            self._note(planned, f"{kind} fault", outcome.ok, outcome.detail)
+            self._note(planned, f"{_kind(step)} fault", outcome.ok, outcome.detail)
+
+    def _aim(self, aimed: _Aimed) -> None:
+        fault = aimed.fault
+        outcome = self.bench.inject(replace(fault, count=aimed.left) if isinstance(fault, SeuFault) else fault)
+        aimed.left -= outcome.done
+        aimed.refused = outcome.detail if not outcome.ok else aimed.refused
+        late = self.bench.mission_s() - aimed.planned.t_s
+        waited = f" ({late:.0f} s after its time: the job was not at work before)" if late > self.rate else ""
+        if aimed.left == 0:
+            done = (f"{fault.count} bit flip{'s' if fault.count > 1 else ''} in job {fault.job}'s {fault.target} "
+                    f"({fault.bits})" if isinstance(fault, SeuFault) else outcome.detail)
+            self._note(aimed.planned, f"{_kind(fault)} fault", True, done + waited)
+        elif self.bench.mission_s() >= aimed.deadline_s:
+            self._note(aimed.planned, f"{_kind(fault)} fault", False,
+                       f"gave up after {fault.within_s:g} s: {aimed.refused}")
+        else:
+            aimed.next_try = time.time() + RETRY_WALL_S
+            self._aimed.append(aimed)
 
     def _command(self, planned: PlannedStep, command: TimelineCommand, gs: StationClient) -> None:
         at = None
@@ -172,6 +213,10 @@ class MissionFlight:
         if any(thread.is_alive() for thread in self._downlinks):
             return False
         return all(_ended(gs, command_id) for command_id in self.log.command_ids)
+
+
+def _kind(fault: object) -> str:
+    return next(name for name, cls in FAULT_KINDS.items() if type(fault) is cls)
 
 
 def _ended(gs: StationClient, command_id: int) -> bool:

@@ -33,6 +33,7 @@ Example (every table but ``[mission]`` may be left out)::
     kind = "seu"            # kill-supervisor, kill-worker, seu, ecc, link, power
     job = 1
     target = "param"
+    within = "20m"          # a job not at work then is tried again until this long after
 
     [[downlink]]
     at = "aos 3 + 1m"
@@ -204,26 +205,38 @@ class KillSupervisor(Timed):
 
 
 @dataclass(frozen=True)
-class KillWorker(Timed):
+class AtJob(Timed):
+    """A fault aimed at a job's worker. A job is not always at work when the timeline says (it may still
+    be starting, queued behind another, or suspended for an eclipse, and how long each takes depends
+    on the machine), so when it is not, the bench tries again until ``within`` has passed."""
+
     job: int = 1
+    within: float | str = "20m"
+    within_s: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.job >= 1, "job", "jobs are numbered from 1")
+        within = _when(self.within, "within")
+        _check(within.anchor == "start", "within", f"{self.within!r} is not a duration (say '20m' or 600)")
+        object.__setattr__(self, "within_s", within.offset_s)
 
 
 @dataclass(frozen=True)
-class SeuFault(Timed):
+class KillWorker(AtJob):
+    pass
+
+
+@dataclass(frozen=True)
+class SeuFault(AtJob):
     """A bit flipped in a running job's memory, through the bench's keyed fault interface."""
 
-    job: int = 1
     target: str = "any"  # param, optim, weights, any, or a tensor's name
     bits: str = "any"
     count: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.job >= 1, "job", "jobs are numbered from 1")
         _check(self.bits in BIT_CLASSES, "bits", f"{self.bits!r} is not one of {', '.join(BIT_CLASSES)}")
         _check(1 <= self.count <= 100, "count", f"{self.count} is not in [1, 100]")
         _check(bool(self.target), "target", "must not be empty")

@@ -18,9 +18,8 @@ import pytest
 
 from hil.mission.summary import bus_trace
 
-# One after another on one worker, with the other tests that train (the day in orbit): two trainings at
-# once on two cores would each run at half speed, and a mission's job must finish within its orbits.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("training")]
+# `make test` distributes by file (--dist loadfile): these missions fly one after another on one worker.
+pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "hil" / "scenarios"
 PLOTS = ("loss.png", "power.png", "link.png", "timeline.png")

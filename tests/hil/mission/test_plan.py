@@ -85,6 +85,16 @@ def test_hil_mission_names_the_line_of_a_mistake_before_flying(
     assert not (tmp_path / "out").exists()  # nothing started
 
 
+@pytest.mark.parametrize(("option", "says"), [(["--rate", "0"], "--rate 0"), (["--rate", "nan"], "--rate nan"),
+                                             (["--settle", "-1"], "--settle -1")])
+def test_bad_rates_and_settles_are_refused_before_flying(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        option: list[str], says: str) -> None:
+    path = tmp_path / "good.toml"
+    path.write_text(STEPS)
+    assert main(["mission", str(path), "--out", str(tmp_path / "out"), *option]) == 2
+    assert says in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_a_time_tagged_command_runs_on_board_at_its_release() -> None:
     text = STEPS.replace('name = "PING"', 'name = "PING"\nrelease = "los 2 + 30m"')
     scenario = parse_scenario(text, DICTIONARY)

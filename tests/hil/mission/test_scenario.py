@@ -153,6 +153,7 @@ def with_line(old: str, new: str) -> tuple[str, int]:
     ('"max_iters": 200', '"max_iter": 200', "command[0].args.config", "unknown setting for a TRAIN job"),
     ("at = 600", "at = 600\nrelease = 'whenever'", "command[1].release", "'whenever' is not a time"),
     ('"jobs/job-1/checkpoints/', '"../jobs/job-1/checkpoints/', "downlink[0].remote", "not a path inside"),
+    ('bits = "exponent"', 'bits = "exponent"\nwithin = "aos 2"', "fault[0].within", "not a duration"),
     ('"jobs/job-1/checkpoints/', '"jobs/job-*/checkpoints/', "downlink[0].remote", "only the file's own name"),
 ])
 def test_each_mistake_names_its_line_and_field(old: str, new: str, where: str, reason: str) -> None:
