@@ -18,7 +18,7 @@ from flight.jobs.checkpoint import load_file
 from flight.jobs.shakespeare import prepared
 from hil.stack import Stack, StackOptions
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_training_at_a_time")]  # see conftest
 # shakespeare_cpu's loss after 300 of its 600 steps is about 2.46 (ln 84 = 4.43 untrained, about 3.3 for
 # character frequencies alone): below 2.6 the model has learned which characters follow which.
 VAL_LOSS_BAR = 2.6

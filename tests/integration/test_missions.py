@@ -18,8 +18,7 @@ import pytest
 
 from hil.mission.summary import bus_trace
 
-# `make test` distributes by file (--dist loadfile): these missions fly one after another on one worker.
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_training_at_a_time")]  # see conftest
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "hil" / "scenarios"
 PLOTS = ("loss.png", "power.png", "link.png", "timeline.png")
@@ -72,16 +71,27 @@ def test_the_default_mission_on_a_shortened_timeline(tmp_path: Path) -> None:
         assert f"]({name})" in report
 
 
-def test_a_failing_expectation_makes_the_mission_fail(tmp_path: Path) -> None:
-    scenario = tmp_path / "judged.toml"
-    scenario.write_text('[mission]\nname = "judged"\nrate = 200\norbits = 0.1\n\n[link]\npreset = "none"\n'
-                        'stations = []\n\n[[command]]\nat = "1m"\nname = "PING"\n\n'
-                        '[[expect]]\nfield = "commands.completed"\nequals = 1\n\n'
-                        '[[expect]]\nfield = "commands.sent"\nat_least = 2\n')
-    code, summary, output = fly(scenario, tmp_path / "out", "--settle", "30")
-    assert code == 1, output[-2000:]
-    assert held(summary) == {"commands.completed": True, "commands.sent": False}
-    assert "1 expectation(s) failed" in (tmp_path / "out" / "report.md").read_text()
+def test_two_missions_side_by_side_and_a_failing_expectation(tmp_path: Path) -> None:
+    """Two missions at once on one machine (each on its own free ports), one judged a pass and one a
+    failure: the judge can fail, and the exit code says so."""
+    body = ('rate = 200\norbits = 0.1\n\n[link]\npreset = "none"\nstations = []\n\n'
+            '[[command]]\nat = "1m"\nname = "PING"\n\n[[expect]]\nfield = "commands.completed"\nequals = 1\n')
+    runs = {}
+    for name, extra in (("passes", ""), ("fails", '\n[[expect]]\nfield = "commands.sent"\nat_least = 2\n')):
+        scenario = tmp_path / f"{name}.toml"
+        scenario.write_text(f'[mission]\nname = "{name}"\n{body}{extra}')
+        runs[name] = subprocess.Popen([sys.executable, "-m", "hil.cli", "mission", str(scenario), "--out",
+                                       str(tmp_path / name), "--settle", "60"], cwd=ROOT, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True)
+    outputs = {name: run.communicate(timeout=300)[0] for name, run in runs.items()}
+    assert runs["passes"].returncode == 0, outputs["passes"][-2000:]
+    assert runs["fails"].returncode == 1, outputs["fails"][-2000:]
+    summaries = {name: json.loads((tmp_path / name / "summary.json").read_text()) for name in runs}
+    assert held(summaries["passes"]) == {"commands.completed": True}
+    assert held(summaries["fails"]) == {"commands.completed": True, "commands.sent": False}
+    assert "1 expectation(s) failed" in (tmp_path / "fails" / "report.md").read_text()
+    ports = {name: (tmp_path / name / "zenith.toml").read_text().split("base_port = ")[1].split()[0] for name in runs}
+    assert ports["passes"] != ports["fails"]
 
 
 def test_link_soak(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from hil.bus.orbit import Orbit
 from hil.bus.shadow import eclipses
 from hil.stack import Stack, StackOptions
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_training_at_a_time")]  # see conftest
 SOC_FLOOR = 0.30  # power.soc_floor's default
 # power.temp_limit_c, set lower than its default (85 °C) for the day: the GPU would pass it at full
 # power in the sunlight (the thermal model's steady state at 700 W is 84 °C), so the governor must
