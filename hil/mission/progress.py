@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ground.api import StationClient
+from hil.mission.bench import MissionBench
 from hil.mission.plan import Geometry
 
 REFRESH_S = 1.0
@@ -23,30 +24,29 @@ CHANNELS = ["job.id", "job.state", "job.step", "job.loss"]
 
 
 class Progress:
-    def __init__(self, bench: Any, geometry: Geometry, gs: StationClient, trace: Path,
+    def __init__(self, bench: MissionBench, geometry: Geometry, gs: StationClient, trace: Path,
                  stream: TextIO = sys.stdout) -> None:
         self.bench, self.geometry, self.gs, self.trace = bench, geometry, gs, trace
         self.stream = stream
         self.live = stream.isatty()
-        self._next = 0.0
-        self._last_log = time.monotonic()
+        self._next = 0.0 if self.live else time.monotonic() + LOG_EVERY_S
         self._offset = 0
         self._bus: dict[str, Any] = {}
         self._shown = False
 
     def update(self) -> None:
+        """Show the line if it is due: each second on a terminal, each LOG_EVERY_S in a log (the line's
+        archive queries are made only for a line that is shown)."""
         now = time.monotonic()
         if now < self._next:
             return
-        self._next = now + REFRESH_S
-        line = self.line()
+        self._next = now + (REFRESH_S if self.live else LOG_EVERY_S)
         if self.live:
-            self.stream.write("\r\033[K" + line)
+            self.stream.write("\r\033[K" + self.line())
             self.stream.flush()
             self._shown = True
-        elif now - self._last_log >= LOG_EVERY_S:
-            self._last_log = now
-            print(line, file=self.stream, flush=True)
+        else:
+            print(self.line(), file=self.stream, flush=True)
 
     def done(self) -> None:
         """End the live line, so that what is printed next starts on its own."""
