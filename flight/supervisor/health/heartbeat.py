@@ -9,6 +9,7 @@ so that whoever keeps it (systemd on board, ``hil stack`` on the bench) restarts
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import threading
@@ -110,6 +111,8 @@ class Watchdog:
                 return
 
     def _reset(self) -> None:
-        print(f"flight: watchdog: main loop silent for over {self.timeout:g} s, resetting", file=sys.stderr,
-              flush=True)
+        print(f"flight: watchdog: main loop silent for over {self.timeout:g} s, resetting; where it was:",
+              file=sys.stderr, flush=True)
+        # Where the loop hung is the one clue a reset would otherwise erase: every thread's stack, to the log.
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         os._exit(WATCHDOG_EXIT)

@@ -98,12 +98,14 @@ def test_a_stopped_watchdog_never_expires() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="os._exit codes")
-def test_the_default_expiry_exits_the_process_so_it_is_restarted() -> None:
+def test_the_default_expiry_logs_where_the_loop_hung_and_exits_so_it_is_restarted() -> None:
     code = ("import time\nfrom flight.supervisor.health.heartbeat import Watchdog\n"
-            "Watchdog(0.05).start()\ntime.sleep(30)\n")
+            "def stuck_in_the_main_loop():\n    time.sleep(30)\n"
+            "Watchdog(0.05).start()\nstuck_in_the_main_loop()\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == WATCHDOG_EXIT
     assert "watchdog" in result.stderr and "resetting" in result.stderr
+    assert "stuck_in_the_main_loop" in result.stderr  # where it hung, for whoever reads the log
 
 
 @pytest.mark.parametrize("timeout", [-1e300, 0.0, float("nan"), float("inf"), 1e9])
