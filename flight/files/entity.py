@@ -8,7 +8,8 @@ with a finished transfer) is given to it.
 Whatever arrives is refused with a counted reason rather than raised: a PDU that does not decode, is
 not addressed to us, belongs to no transaction, or that cfdp-py itself refuses. ``outbox`` holds the
 PDUs to send, in order; the caller drains it at the pace of its link, and the entity only produces
-new file data while the outbox is short (cfdp-py leaves flow control to its user).
+new file data, or the data a NAK asks for again, while the outbox is short (cfdp-py leaves flow
+control to its user, and would build a NAK's every PDU at once).
 
 cfdp-py keeps its state in memory only (no suspend/resume or persistence). When the receiving end
 of a class-2 transfer restarts, the sender's handler lives on, and the new receiver starts again from
@@ -22,7 +23,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cfdppy import CfdpState, IndicationConfig, LocalEntityConfig, PutRequest, RemoteEntityConfig
@@ -50,6 +51,7 @@ from spacepackets.cfdp.pdu import (
     FinishedPdu,
     MetadataPdu,
     NakPdu,
+    PduConfig,
     TransactionStatus,
 )
 from spacepackets.cfdp.tlv import MessageToUserTlv, OriginatingTransactionId, ReservedCfdpMessage
@@ -59,6 +61,7 @@ from flight.counters import Counters
 from flight.files import cfdp_fixes
 from flight.files.adapters import CheckTimers, FaultRecorder, SequenceNumbers, TransactionUser
 from flight.files.errors import FileTransferError, PathRefused, PduRejected
+from flight.files.gaps import Gaps
 from flight.files.messages import ListingRequest, ProxyPut, listing_answer, put_refused, read_messages
 from flight.files.pdus import decode_pdu, unwrap_pdu
 from flight.files.settings import FilesSettings
@@ -66,6 +69,9 @@ from flight.files.transfer import ACTIVE, FAILED, FINISHED, Transfer, transactio
 
 ID_OCTETS = 2
 OUTBOX_LOW = 16  # new file data only while fewer PDUs than this wait to be sent
+# The steps in which cfdp-py's sender serves a NAK (in others it would refuse or lose one).
+RESEND_STEPS = (TransactionStep.SENDING_FILE_DATA, TransactionStep.WAITING_FOR_EOF_ACK,
+                TransactionStep.WAITING_FOR_FINISHED)
 RECENT_KEPT = 64  # ended transactions remembered, to answer their late EOF/Finished PDUs
 Note = tuple[str, Transfer]  # ("started" | "finished" | "failed", the transfer)
 
@@ -83,6 +89,10 @@ class _Live:
     sent_up_to: int = 0  # the highest file offset sent so far: data below it again is a retransmission
     fault: ConditionCode | None = None
     announced: bool = False  # "started" is reported once the handler took the transaction on
+    # Sending, class 2: what the receiver's NAKs asked for and has not gone out again yet.
+    resend: Gaps = field(default_factory=Gaps)
+    resend_metadata: bool = False
+    nak_conf: PduConfig | None = None  # the NAKs' own header, for the ones handed to cfdp-py
 
 
 class CfdpEntity:
@@ -237,6 +247,9 @@ class CfdpEntity:
         elif isinstance(pdu, NakPdu):
             live.transfer.naks += 1
             self.counters.inc("naks_in")
+            if isinstance(live.handler, SourceHandler) and live.transfer.acknowledged:
+                self._note_nak(live, pdu)
+                return
         self._bridge(live, pdu)
         try:
             live.handler.state_machine(pdu)
@@ -314,6 +327,7 @@ class CfdpEntity:
             handler = live.handler
             try:
                 if isinstance(handler, SourceHandler):
+                    self._resend(live)
                     made = -1
                     while (len(self.outbox) < OUTBOX_LOW and made != len(self.outbox)
                            and handler.state != CfdpState.IDLE):
@@ -337,6 +351,40 @@ class CfdpEntity:
                 self._end(key, live, FAILED, ConditionCode.INACTIVITY_DETECTED.name)
         self._serve_proxy_puts()
         self._serve_listings()
+
+    def _note_nak(self, live: _Live, nak: NakPdu) -> None:
+        """A NAK to a class-2 transaction this entity sends: its requests join the ones not yet served,
+        and :meth:`_resend` serves them as the outbox empties. cfdp-py would build every PDU a NAK asks
+        for at once (a NAK after a long loss of signal asks for megabytes, and repeats), and its caller
+        could do nothing else meanwhile. Refused as cfdp-py would refuse it: nothing is noted then."""
+        sent = live.handler.progress
+        requests = list(nak.segment_requests or [])
+        for start, end in requests:
+            if (start, end) != (0, 0) and (end < start or start > sent):
+                raise PduRejected("handler", f"a NAK asks for octets {start}..{end}, not sent yet or no range")
+        for start, end in requests:
+            if (start, end) == (0, 0):
+                live.resend_metadata = True
+            else:  # beyond what was sent, the data goes out as new data anyway
+                live.resend.add(start, min(end, sent))
+        live.nak_conf = nak.pdu_header.pdu_conf
+        self._resend(live)
+
+    def _resend(self, live: _Live) -> None:
+        """Hand cfdp-py the next NAKed ranges, as many PDUs' worth as the outbox has room for, when the
+        handler is in a step that takes a NAK. One slice a call: cfdp-py is then retransmitting, and
+        goes back to its step on its next call."""
+        handler = live.handler
+        assert isinstance(handler, SourceHandler)
+        if not (live.resend or live.resend_metadata) or live.nak_conf is None or len(self.outbox) >= OUTBOX_LOW \
+                or handler.step not in RESEND_STEPS:
+            return
+        segment = max(handler._params.fp.segment_len, 1)  # cfdp-py's own segment size for this transaction
+        requests = [(0, 0)] if live.resend_metadata else []
+        live.resend_metadata = False
+        requests += live.resend.take((OUTBOX_LOW - len(self.outbox)) * segment)
+        handler.state_machine(NakPdu(live.nak_conf, 0, handler.progress, requests))
+        self._drain(live)
 
     def take(self, most: int) -> list[bytes]:
         """Up to ``most`` PDUs to send, oldest first."""
