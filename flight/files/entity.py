@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,8 @@ class _Live:
     resend: Gaps = field(default_factory=Gaps)
     resend_metadata: bool = False
     nak_conf: PduConfig | None = None  # the NAKs' own header, for the ones handed to cfdp-py
+    # Receiving, class 2: the NAKs of its last sequence still waiting in the outbox.
+    naks_waiting: list[bytes] = field(default_factory=list)
 
 
 class CfdpEntity:
@@ -109,7 +112,8 @@ class CfdpEntity:
         self._config = LocalEntityConfig(entity_id(local), IndicationConfig(file_segment_recvd_indication_required=False),
                                          FaultRecorder(self))
         # Deferred NAKs: one NAK sequence after EOF lists every gap, instead of one uplink PDU per gap
-        # (the uplink is the narrow direction, and COP-1 carries each of its PDUs reliably).
+        # (the uplink is the narrow direction, and COP-1 carries each of its PDUs reliably); a newer
+        # sequence replaces the older ones still waiting (_supersede).
         self._remote = RemoteTable([RemoteEntityConfig(
             entity_id=entity_id(remote), max_file_segment_len=None, max_packet_len=max_packet_len,
             closure_requested=False, crc_on_transmission=settings.pdu_crc,
@@ -392,17 +396,19 @@ class CfdpEntity:
 
     # --- inside ---------------------------------------------------------------------------------
 
-    def _send(self, pdu: GenericPduPacket) -> None:
+    def _send(self, pdu: GenericPduPacket) -> bytes | None:
         try:
             raw = bytes(pdu.pack())
         except Exception:  # a PDU built from a peer's nonsense (an unknown condition code echoed back)
             self.counters.inc("unpackable")
-            return
+            return None
         self.outbox.append(raw)
         self.counters.inc("pdus_out")
+        return raw
 
     def _drain(self, live: _Live) -> None:
         """Move what the handler made into the outbox (cfdp-py insists on it before its next call)."""
+        new_sequence = True
         while (holder := live.handler.get_next_packet()) is not None:
             pdu = holder.pdu
             if isinstance(pdu, FileDataPdu):
@@ -415,9 +421,27 @@ class CfdpEntity:
             elif isinstance(pdu, NakPdu):
                 live.transfer.naks += 1
                 self.counters.inc("naks_out")
+                if new_sequence:
+                    self._supersede(live)
+                    new_sequence = False
+                raw = self._send(pdu)
+                if raw is not None:
+                    live.naks_waiting.append(raw)
+                continue
             elif isinstance(pdu, EofPdu) and live.transfer.role == "send":
                 live.transfer.checksum = bytes(pdu.file_checksum).hex()
             self._send(pdu)
+
+    def _supersede(self, live: _Live) -> None:
+        """A new NAK sequence replaces the older ones still waiting to go: cfdp-py (deferred NAKs) makes a
+        whole sequence in one call, listing every gap it knows of now, so the older ones can only ask
+        for data that has since come. Without this, a loss of signal on the uplink would queue a
+        sequence every NAK timer, and the next pass would spend its uplink on all of them."""
+        for raw in live.naks_waiting:
+            with suppress(ValueError):  # gone already: taken for the link
+                self.outbox.remove(raw)
+                self.counters.inc("naks_superseded")
+        live.naks_waiting.clear()
 
     def _announce(self, live: _Live) -> None:
         if not live.announced:

@@ -7,6 +7,7 @@ import copy
 import itertools
 import os
 import random
+import time
 import zlib
 from pathlib import Path
 
@@ -250,3 +251,29 @@ def test_class2_recovers_from_a_loss_of_signal_in_mid_file(tmp_path: Path) -> No
     assert sent.state == FINISHED and sent.verified
     assert (tmp_path / "ground" / "los.bin").read_bytes() == data
     assert 300 <= sent.retransmitted < 450  # what was lost, and not much more
+
+
+def test_while_the_uplink_is_out_only_the_newest_nak_sequence_waits(tmp_path: Path) -> None:
+    """NAK sequences pile up while the receiver's PDUs cannot go (an uplink loss of signal): each new one
+    lists every gap known now, so it replaces the ones still waiting, and the pass that follows spends
+    its uplink on one."""
+    settings = FilesSettings(nak_timer=0.01, nak_limit=1000, ack_timer=0.05, ack_limit=20, inactivity=30.0)
+    flight, ground = pair(tmp_path, settings)
+    data = blob(tmp_path / "flight" / "d.bin", 200_000)
+    sent = flight.put("d.bin", "d.bin", True)
+    rng = random.Random(5)
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline:  # the downlink works (10 % lost); the ground's PDUs wait, in its outbox
+        flight.poll()
+        for raw in flight.take(64):
+            if rng.random() >= 0.1:
+                ground.receive(raw)
+        ground.poll()
+        if ground.counters["naks_superseded"] >= 20:
+            break
+    naks = [decode_pdu(raw) for raw in ground.outbox if isinstance(decode_pdu(raw), NakPdu)]
+    assert ground.counters["naks_superseded"] >= 20
+    assert naks and naks[0].start_of_scope == 0 and naks[-1].end_of_scope == 200_000  # one whole sequence
+    assert len({(n.start_of_scope, n.end_of_scope) for n in naks}) == len(naks)
+    run(flight, ground, lambda: sent.done and not ground.live)
+    assert sent.state == FINISHED and (tmp_path / "ground" / "d.bin").read_bytes() == data
