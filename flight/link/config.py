@@ -88,6 +88,9 @@ class FopSettings:
     # After the ground starts and synchronises, it waits this long before sending: a frame of its
     # previous session still on its way must land first, or FARM-1 could take it for a new one.
     start_settle: float = 1.0
+    # Packets waiting behind others share a frame, as many as fit (CCSDS 232.0 blocking): a backlog
+    # then costs COP-1 a round trip per frame, not per command.
+    blocking: bool = True
 
     def __post_init__(self) -> None:
         _require({"vcid (0..63)": 0 <= self.vcid <= 63, "window (1..255)": 1 <= self.window <= 255,

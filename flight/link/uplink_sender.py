@@ -57,9 +57,18 @@ class SenderEvent:
 
 @dataclass(slots=True)
 class _Fdu:
-    packet: bytes
-    tag: Any
+    """One frame's data: a packet, or several blocked together (CCSDS 232.0 2.3.3), each with its tag."""
+    packets: list[bytes]
+    tags: list[Any]
     prepared: bytes | None = None  # the frame it last went out in, to resend bit-identically
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.packets)
+
+    @property
+    def length(self) -> int:
+        return sum(len(p) for p in self.packets)
 
 
 class UplinkSender:
@@ -77,6 +86,7 @@ class UplinkSender:
         self.max_packet_length = MAX_FRAME_LEN - overhead
         self.cltu = CltuCodec(CltuConfig(config.tc.randomize, config.tc.correct_errors)) if config.tc.cltu else None
         self.auto_recover = auto_recover
+        self.blocking = config.fop.blocking
         self.last_clcw: Clcw | None = None
         self._queue: deque[_Fdu] = deque()
         self._inflight: dict[int, _Fdu] = {}
@@ -104,7 +114,16 @@ class UplinkSender:
     def send(self, packet: bytes, tag: Any = None) -> None:
         """Queue a packet for sequence-controlled (AD) delivery: exactly once, in order."""
         self._check_fits(packet)
-        self._queue.append(_Fdu(packet, tag))
+        last = self._queue[-1] if self._queue else None
+        if self.blocking and last is not None and last.prepared is None and \
+                last.length + len(packet) <= self.max_packet_length:
+            # Waiting behind others anyway: it rides in the same frame as the one before it, so a
+            # backlog moves as many commands per frame (and per COP-1 round trip) as fit.
+            last.packets.append(packet)
+            last.tags.append(tag)
+            self.counters.inc("blocked")
+        else:
+            self._queue.append(_Fdu([packet], [tag]))
         self.counters.inc("queued")
         self._service()
 
@@ -114,7 +133,7 @@ class UplinkSender:
         FOP-1 takes one BD frame at a time (until the lower layer accepts it); the rest wait here.
         """
         self._check_fits(packet)
-        self._expedited.append(_Fdu(packet, tag))
+        self._expedited.append(_Fdu([packet], [tag]))
         self._service()
 
     def _check_fits(self, packet: bytes) -> None:
@@ -130,7 +149,7 @@ class UplinkSender:
     @property
     def pending(self) -> int:
         """AD packets not yet acknowledged by the spacecraft (FOP-1's Wait_Queue is in ``_inflight``)."""
-        return len(self._queue) + len(self._inflight) + len(self._limbo)
+        return sum(len(fdu.packets) for fdus in (self._queue, self._inflight.values(), self._limbo) for fdu in fdus)
 
     # --- link side -----------------------------------------------------------------------------
 
@@ -168,13 +187,13 @@ class UplinkSender:
                 fdu = self._expedited.popleft()
                 fdu_id = next(self._ids)
                 self._bypass[fdu_id] = fdu
-                self.fop.request_bd(fdu.packet, fdu_id)
+                self.fop.request_bd(fdu.data, fdu_id)
                 fed = True
             while self._queue and self.fop.can_accept_ad and self._clock() >= self._hold_until:
                 fdu = self._queue.popleft()
                 fdu_id = next(self._ids)
                 self._inflight[fdu_id] = fdu
-                self.fop.request_ad(fdu.packet, fdu_id, fdu.prepared)
+                self.fop.request_ad(fdu.data, fdu_id, fdu.prepared)
                 fed = True
             if not notices and not fed:
                 break
@@ -186,12 +205,12 @@ class UplinkSender:
             fdu = self._bypass.pop(tag)
             if kind is NoticeKind.ACCEPT:
                 self.counters.inc("expedited")
-                self._event(SenderEventKind.ACCEPTED, fdu.tag)
+                self._events_for(SenderEventKind.ACCEPTED, fdu)
             else:  # BD_Out was not ready after all: try again with the next frame
                 self._expedited.appendleft(fdu)
         elif notice.subject == "fdu" and isinstance(tag, int) and tag in self._inflight:
             if kind is NoticeKind.ACCEPT:
-                self._event(SenderEventKind.ACCEPTED, self._inflight[tag].tag)
+                self._events_for(SenderEventKind.ACCEPTED, self._inflight[tag])
             elif kind is NoticeKind.POSITIVE_CONFIRM:
                 self._confirmed(self._inflight.pop(tag))
             elif kind is NoticeKind.NEGATIVE_CONFIRM and notice.frame is not None:
@@ -214,8 +233,8 @@ class UplinkSender:
             self._event(SenderEventKind.SYNCHRONISED, detail=f"V(S)={self.fop.v_s}")
 
     def _confirmed(self, fdu: _Fdu) -> None:
-        self.counters.inc("confirmed")
-        self._event(SenderEventKind.CONFIRMED, fdu.tag)
+        self.counters.inc("confirmed", len(fdu.packets))
+        self._events_for(SenderEventKind.CONFIRMED, fdu)
 
     def _reconcile(self, v_r: int) -> None:
         """Split limbo at the spacecraft's V(R): delivered below it, resent (first, same order) above."""
@@ -260,6 +279,10 @@ class UplinkSender:
             fop.initiate_ad(InitiateMode.WITH_CLCW_CHECK, tag="recover")
         for notice in fop.take_notices():
             self._handle(notice)
+
+    def _events_for(self, kind: SenderEventKind, fdu: _Fdu) -> None:
+        for tag in fdu.tags:
+            self._event(kind, tag)
 
     def _event(self, kind: SenderEventKind, tag: Any = None, detail: str = "") -> None:
         self._events.append(SenderEvent(kind, tag, detail))

@@ -26,15 +26,17 @@ class Clock:
         return self.now
 
 
-def plain_config(window: int = 3, t1: float = 1.0, limit: int = 2, **tc) -> LinkConfig:
-    """No CLTU, no SDLS, and no settling time after start: FOP-1's mechanics, frame by frame."""
+def plain_config(window: int = 3, t1: float = 1.0, limit: int = 2, blocking: bool = False, **tc) -> LinkConfig:
+    """No CLTU, no SDLS, and no settling time after start: FOP-1's mechanics, frame by frame (one
+    packet a frame unless ``blocking``)."""
     return LinkConfig(tc=TcSettings(cltu=False, **tc), sdls=SdlsSettings(()),
-                      fop=FopSettings(window=window, t1=t1, transmission_limit=limit, start_settle=0))
+                      fop=FopSettings(window=window, t1=t1, transmission_limit=limit, start_settle=0,
+                                      blocking=blocking))
 
 
-def make(window: int = 3, t1: float = 1.0, limit: int = 2) -> tuple[UplinkSender, Clock]:
+def make(window: int = 3, t1: float = 1.0, limit: int = 2, blocking: bool = False) -> tuple[UplinkSender, Clock]:
     clock = Clock()
-    return UplinkSender(plain_config(window, t1, limit), clock, None), clock
+    return UplinkSender(plain_config(window, t1, limit, blocking), clock, None), clock
 
 
 def decode(frames: list[bytes]) -> list[tuple[FrameType, int, bytes]]:
@@ -335,3 +337,46 @@ def test_after_start_the_ground_settles_before_sending() -> None:
     sender.poll()
     frames = decode(sender.take_frames())  # (and, no CLCW having come, its retransmission by T1)
     assert {f[1] for f in frames} == {6}  # the new command takes the next number, not the old frame's
+
+
+def test_a_backlog_is_blocked_into_as_few_frames_as_fit_and_each_packet_is_reported() -> None:
+    sender, _ = started(v_r=0, window=1, blocking=True)
+    packets = [bytes([i]) * 100 for i in range(25)]  # 100 octets each: ten fit a 1017-octet data field
+    for i, packet in enumerate(packets):
+        sender.send(packet, i)
+    assert sender.pending == 25
+    frames = decode(sender.take_frames())
+    assert [(n, data) for _, n, data in frames] == [(0, packets[0])]  # the first went alone, at once
+    v_r = 0
+    while sender.pending:
+        v_r += 1
+        sender.on_clcw(Clcw(VC, report_value=v_r))
+        frames += decode(sender.take_frames())
+    assert b"".join(data for _, _, data in frames) == b"".join(packets)
+    # The second was already in FOP-1's Wait_Queue, alone; the rest waited behind it, ten a frame.
+    assert [len(data) for _, _, data in frames] == [100, 100, 1000, 1000, 300]
+    events = sender.take_events()
+    assert kinds(events, SenderEventKind.ACCEPTED) == kinds(events, SenderEventKind.CONFIRMED) == list(range(25))
+    assert sender.counters["blocked"] == 20 and sender.counters["confirmed"] == 25
+
+
+def test_a_frame_awaiting_resend_is_never_extended_and_expedited_packets_go_alone() -> None:
+    sender, clock = started(v_r=0, window=1, t1=1.0, limit=1, blocking=True)
+    sender.send(b"a" * 10, "a")
+    first = sender.take_frames()
+    sender.send(b"b" * 10, "b")  # waits (window 1), alone in the queue
+    clock.now = 2.0
+    sender.poll()  # T1 expires at the limit: Alert; "a" goes to limbo with its frame
+    sender.on_clcw(Clcw(VC, report_value=0))  # recovery: nothing was delivered
+    sender.send(b"c" * 10, "c")
+    again = sender.take_frames()
+    assert again[0] == first[0]  # bit-identical, "b" and "c" not added to it
+    after = []
+    for v_r in (1, 2, 3):
+        sender.on_clcw(Clcw(VC, report_value=v_r))
+        after += [data for _, _, data in decode(sender.take_frames())]
+    assert b"".join(after) == b"b" * 10 + b"c" * 10
+    sender.send_expedited(b"x" * 10, "x")
+    sender.send_expedited(b"y" * 10, "y")
+    bd = [data for kind, _, data in decode(sender.take_frames()) if kind is FrameType.BD]
+    assert bd and all(len(data) == 10 for data in bd)
