@@ -99,13 +99,14 @@ def test_two_missions_side_by_side_and_a_failing_expectation(tmp_path: Path) -> 
 
 
 def test_link_soak(tmp_path: Path) -> None:
-    # COP-1 drains the queue at about 5 commands/s in the end-of-mission contact, then the gaps are filled
+    # What is still queued drains in the end-of-mission contact, then the telemetry gaps are filled
     code, summary, output = fly(SCENARIOS / "link-soak.toml", tmp_path / "out", "--settle", "600")
     assert code == 0, (held(summary), output[-3000:])
     commands, link = summary["commands"], summary["link"]
-    assert commands["sent"] == 1001 and commands["completed"] == 1001
+    assert commands["sent"] == 3001 and commands["completed"] == 3001
     assert commands["lost"] == commands["duplicated"] == commands["failed"] == 0
-    assert link["outages"] >= 2 and link["frame_error_rate"] > 0.15 and link["frames_up"] > 1001
+    assert link["outages"] >= 2 and link["frame_error_rate"] > 0.15
+    assert 0 < link["frames_up"] < 3001  # retransmissions included, still fewer frames than commands: blocked
 
 
 def test_kill_storm(tmp_path: Path) -> None:
