@@ -117,8 +117,10 @@ class OnboardFiles:
                                     size=transfer.size or 0, checksum_type=transfer.checksum_type,
                                     checksum=transfer.checksum, verified=transfer.verified)
         else:
+            # The origin (the ground's get request) lets the ground end its request even when this
+            # transfer failed before its first PDU reached it.
             self.events.raise_event("FILE_TRANSFER_FAILED", transaction=transfer.key, file=name,
-                                    reason=transfer.condition[:200])
+                                    reason=transfer.condition[:200], origin=transfer.origin[:40])
 
     def recover(self) -> None:
         """At boot (inside a unit): what the last life was transferring failed with it (cfdp-py keeps no

@@ -127,7 +127,7 @@ class GroundFiles:
     def step(self) -> None:
         if time.monotonic() >= self._next_event_check:
             self._next_event_check = time.monotonic() + EVENT_CHECK
-            if self.entity.live:
+            if self.entity.live or any(r["state"] == ACTIVE for r in self.requests.values()):
                 self._payload_failures()
             self._expire()
         self.entity.poll()
@@ -144,10 +144,21 @@ class GroundFiles:
     def _payload_failures(self) -> None:
         for event in self.archive.events(self._event_seen):
             self._event_seen = event.id
-            if event.name == "FILE_TRANSFER_FAILED":
-                key = str(event.arguments.get("transaction", ""))
-                if self.entity.cancel(key, f"payload: {event.arguments.get('reason', '')}") is not None:
-                    self.counters.inc("cancelled_by_payload")
+            if event.name != "FILE_TRANSFER_FAILED":
+                continue
+            key, reason = str(event.arguments.get("transaction", "")), f"payload: {event.arguments.get('reason', '')}"
+            if self.entity.cancel(key, reason) is not None:
+                self.counters.inc("cancelled_by_payload")
+                continue
+            # Nothing of that transfer reached us (it failed before its Metadata came down): the
+            # request that asked for it ends here, or it would wait for a transfer that never comes.
+            request = self.requests.get(str(event.arguments.get("origin", "")))
+            if request is not None and request["state"] == ACTIVE and request["kind"] in ("get", "list") \
+                    and request["transaction"] in ("", key):
+                request["transaction"] = key
+                self._end(request, FAILED, reason)
+                self.counters.inc("cancelled_by_payload")
+                self._save()
 
     # --- operators' requests --------------------------------------------------------------------
 

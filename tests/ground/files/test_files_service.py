@@ -4,6 +4,7 @@ restart, and a whole ``get`` against a payload entity."""
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ from hypothesis import strategies as st
 
 from flight.counters import Counters
 from flight.dictionary import load_dictionary
+from flight.dictionary.packing import pack_event
 from flight.files.entity import CfdpEntity
 from flight.files.filestore import RestrictedStore
 from flight.files.pdus import unwrap_pdu, wrap_pdu
 from flight.files.settings import UPLINK_AREA, FilesSettings
-from flight.link.pus import packet_apid
+from flight.link.pus import build_tm, packet_apid
 from flight.mission_config import load_mission
 from ground.archive import Archive
 from ground.control import StationError
@@ -160,6 +162,36 @@ def test_a_remote_listing_comes_back_as_entries(tmp_path: Path) -> None:
     assert listed["state"] == "finished" and [e["name"] for e in listed["listing"]] == ["samples/s1.txt"]
     assert files.request({"op": "files_status", "id": missing["id"]})["request"]["state"] == "failed"
     assert not any((tmp_path / "gfiles" / "downloads").iterdir())
+
+
+def test_a_get_whose_transfer_failed_before_any_pdu_came_down_ends_on_the_payloads_event(tmp_path: Path) -> None:
+    """The payload took the request and started sending, then failed (here: restarted) before its
+    Metadata PDU reached the ground: only its event, naming the request as origin, can end the request."""
+    files, link, archive, _ = station_files(tmp_path)
+    payload, _ = payload_entity(tmp_path)
+    (tmp_path / "payload").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "payload" / "big.bin").write_bytes(bytes(200_000))
+    request = files.request({"op": "files_get", "remote": "big.bin", "local": str(tmp_path / "big.bin")})["request"]
+    for _ in range(20):  # the request goes up; everything the payload sends back is lost
+        files.step()
+        for packet in link.sender.sent:
+            payload.receive(unwrap_pdu(packet))
+        link.sender.sent.clear()
+        payload.poll()
+        payload.take(64)
+    sending = [live.transfer for live in payload.live.values()]
+    assert len(sending) == 1 and sending[0].origin == request["id"]
+    event = DICTIONARY.event("FILE_TRANSFER_FAILED")
+    arguments = {"transaction": sending[0].key, "file": "big.bin", "reason": "supervisor restart",
+                 "origin": sending[0].origin}
+    raw = build_tm(DICTIONARY.mission.apids["core"], 5, int(event.severity), pack_event(event, arguments),
+                   DICTIONARY.mission.tm_time.encode(time.time()), 1)
+    archive.ingest([(raw, 0)], time.time())
+    files._next_event_check = 0.0  # the station looks at once
+    files.step()
+    status = files.request({"op": "files_status", "id": request["id"]})["request"]
+    assert status["state"] == "failed" and status["condition"] == "payload: supervisor restart"
+    assert status["transaction"] == sending[0].key and files.counters["cancelled_by_payload"] == 1
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
