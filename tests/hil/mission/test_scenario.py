@@ -166,6 +166,16 @@ def test_each_mistake_names_its_line_and_field(old: str, new: str, where: str, r
     assert str(caught).startswith(f"s.toml:{caught.line}: {where}: ")
 
 
+def test_an_octet_argument_is_written_in_hex() -> None:
+    link_test = '\n[[command]]\nat = 700\nname = "LINK_TEST"\nargs = { payload = "%s" }\n'
+    scenario = parse(GOOD + link_test % "00ff 7e")
+    sent = [c for c in scenario.commands if c.name == "LINK_TEST"]  # type: ignore[attr-defined]
+    assert sent[0].args == {"payload": b"\x00\xff\x7e"}
+    caught = error(GOOD + link_test % "not hex")
+    assert caught.where == "command[2].args.payload" and "is not a bytes" in caught.reason, caught
+    assert caught.line == len(GOOD.splitlines()) + 5
+
+
 def test_toml_that_does_not_parse_names_its_line() -> None:
     caught = error('[mission]\nname = "x"\nrate = = 3\n')
     assert caught.line == 3 and "not valid TOML" in caught.reason
