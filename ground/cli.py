@@ -12,6 +12,7 @@ from flight.dictionary import load_dictionary
 from flight.link.config import LinkConfig, load_link_config
 from flight.link.errors import LinkError, ZenithError
 from flight.link.keys import KeyRing
+from ground.archive_cli import add_archive_commands
 from ground.operator_cli import add_operator_commands
 
 KINDS = ("tc", "tm", "clcw", "cltu")
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
     keygen.set_defaults(handler=_keygen)
     add_operator_commands(sub)
+    add_archive_commands(sub)
     return parser
 
 
