@@ -157,8 +157,7 @@ class StationClient:
         By default ``since`` is the channel's newest value when the call starts: the current value
         or a newer one, never an old one from the archive's past.
         """
-        if self.dictionary.channel(channel) is None:
-            raise ZenithError(f"no telemetry channel {channel!r}")
+        self.dictionary.channels_named([channel])  # known, or a clear error
         deadline = time.monotonic() + timeout
         if since is None:
             newest = self.archive.latest([channel]).get(channel)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flight.atomic_file import write_atomic
-from flight.dictionary import Dictionary, load_dictionary
+from flight.dictionary import load_dictionary
 from flight.dictionary.model import Channel
 from flight.link.errors import ZenithError
 from flight.mission_config import load_mission
@@ -63,23 +63,13 @@ def _open(args: argparse.Namespace) -> tuple[Archive, list[Channel], float | Non
     if not path.exists():
         raise ZenithError(f"no archive at {path}: has the station run with this --config?")
     dictionary = load_dictionary()
-    channels = _known(dictionary, args.channels)
+    channels = dictionary.channels_named(args.channels)
     now = time.time()
     start = parse_time(args.start, now, "--from") if args.start is not None else None
     end = parse_time(args.end, now, "--to") if args.end is not None else None
     if start is not None and end is not None and end < start:
         raise ZenithError(f"--to is before --from ({_utc(end)} < {_utc(start)})")
     return Archive(path, dictionary, readonly=True), channels, start, end
-
-
-def _known(dictionary: Dictionary, names: list[str]) -> list[Channel]:
-    channels = []
-    for name in names:
-        channel = dictionary.channel(name)
-        if channel is None:
-            raise ZenithError(f"no telemetry channel {name!r} in the dictionary")
-        channels.append(channel)
-    return channels
 
 
 def _utc(t: float) -> str:
@@ -89,8 +79,10 @@ def _utc(t: float) -> str:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def rows_csv(archive: Archive, channels: list[Channel], start: float | None, end: float | None) -> str:
-    """The CSV text: a header, then every value of the channels in the range, oldest first."""
+def rows_csv(archive: Archive, channels: list[Channel], start: float | None,
+             end: float | None) -> tuple[str, int]:
+    """The CSV text (a header, then every value of the channels in the range, oldest first) and how
+    many values it holds."""
     rows = sorted(((t, channel.name, value) for channel in channels
                    for t, value in archive.values(channel.name, since=start, until=end)),
                   key=lambda row: row[0])
@@ -100,7 +92,7 @@ def rows_csv(archive: Archive, channels: list[Channel], start: float | None, end
     single = {channel.name for channel in channels if channel.type.name == "f32"}
     for t, name, value in rows:
         writer.writerow((_utc(t), repr(t), name, _cell(value, name in single)))
-    return text.getvalue()
+    return text.getvalue(), len(rows)
 
 
 def _cell(value: Any, single: bool = False) -> str:
@@ -126,12 +118,12 @@ def _shortest_f32(value: float) -> str:
 def _export_csv(args: argparse.Namespace) -> int:
     archive, channels, start, end = _open(args)
     with archive:
-        text = rows_csv(archive, channels, start, end)
+        text, values = rows_csv(archive, channels, start, end)
     if args.output is None:
         sys.stdout.write(text)
     else:
         write_atomic(args.output, text.encode())
-        print(f"wrote {args.output}: {text.count(chr(10)) - 1} values of {len(channels)} channel(s)", file=sys.stderr)
+        print(f"wrote {args.output}: {values} values of {len(channels)} channel(s)", file=sys.stderr)
     return 0
 
 

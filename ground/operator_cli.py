@@ -21,7 +21,7 @@ from rich.table import Table
 from flight.dictionary import Dictionary, load_dictionary
 from flight.dictionary.model import Argument, Severity
 from flight.dictionary.types import INTEGER_RANGES, json_value
-from flight.link.errors import CommandError, ZenithError
+from flight.link.errors import CommandError
 from flight.mission_config import load_mission
 from ground.api import WAITS, AssertionFailed, CommandTimeout, StationClient
 from ground.archive import Stage
@@ -208,9 +208,7 @@ def _when(t: float) -> str:
 
 def _tlm(args: argparse.Namespace) -> int:
     with _client(args) as gs:
-        for channel in args.channels:
-            if gs.dictionary.channel(channel) is None:
-                raise ZenithError(f"no telemetry channel {channel!r}")
+        gs.dictionary.channels_named(args.channels)  # each one known, or a clear error
         latest = gs.latest(args.channels or None)
         if args.json:
             for name, (t, value) in latest.items():

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from flight.dictionary.types import ValueType
+from flight.link.errors import ZenithError
 from flight.link.timecode import CucFormat
 
 FUNCTION_MANAGEMENT = (8, 1)  # PUS 8,1 "perform function": app data starts with a function ID
@@ -130,6 +131,13 @@ class Dictionary:
 
     def channel(self, name: str) -> Channel | None:
         return self._channels_by_name.get(name)
+
+    def channels_named(self, names: list[str]) -> list[Channel]:
+        """The channels of these names, in order; ZenithError names the first that is not one."""
+        unknown = [name for name in names if name not in self._channels_by_name]
+        if unknown:
+            raise ZenithError(f"no telemetry channel {unknown[0]!r} in the dictionary")
+        return [self._channels_by_name[name] for name in names]
 
     def event(self, key: str | int) -> Event | None:
         return self._events_by_id.get(key) if isinstance(key, int) else self._events_by_name.get(key)

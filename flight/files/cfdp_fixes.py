@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from cfdppy.handler import dest
+from cfdppy.handler import dest, source
 from spacepackets.cfdp.pdu import EofPdu
 from spacepackets.countdown import Countdown
 
@@ -54,6 +54,10 @@ def apply() -> None:
         # A cfdp-py whose parameters changed: better to fail loudly than to drop a field.
         raise RuntimeError("cfdppy.handler.dest._AckedModeParams changed; review flight/files/cfdp_fixes.py")
     dest._AckedModeParams = AckedModeParams  # type: ignore[misc]
+    # The entity paces retransmissions in cfdp-py's own segment size, read from the source handler's
+    # file parameters (flight.files.entity): a cfdp-py without that field is refused here, at import.
+    if "segment_len" not in {f.name for f in dataclasses.fields(source._SourceFileParams)}:
+        raise RuntimeError("cfdppy.handler.source._SourceFileParams has no segment_len; review flight/files/entity.py")
 
 
 apply()

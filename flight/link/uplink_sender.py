@@ -91,6 +91,7 @@ class UplinkSender:
         self._queue: deque[_Fdu] = deque()
         self._inflight: dict[int, _Fdu] = {}
         self._limbo: list[_Fdu] = []  # purged by an Alert, each with the frame it went out in
+        self._unconfirmed = 0  # AD packets sent for and not yet confirmed: those in the three above
         self._expedited: deque[_Fdu] = deque()
         self._bypass: dict[int, _Fdu] = {}  # BD FDUs handed to FOP-1, until it accepts them
         self._ids = itertools.count()
@@ -124,6 +125,7 @@ class UplinkSender:
             self.counters.inc("blocked")
         else:
             self._queue.append(_Fdu([packet], [tag]))
+        self._unconfirmed += 1
         self.counters.inc("queued")
         self._service()
 
@@ -148,8 +150,10 @@ class UplinkSender:
 
     @property
     def pending(self) -> int:
-        """AD packets not yet acknowledged by the spacecraft (FOP-1's Wait_Queue is in ``_inflight``)."""
-        return sum(len(fdu.packets) for fdus in (self._queue, self._inflight.values(), self._limbo) for fdu in fdus)
+        """AD packets not yet acknowledged by the spacecraft (FOP-1's Wait_Queue is in ``_inflight``).
+
+        Kept as a count, not summed over a backlog that may hold thousands: callers ask every tick."""
+        return self._unconfirmed
 
     # --- link side -----------------------------------------------------------------------------
 
@@ -233,6 +237,7 @@ class UplinkSender:
             self._event(SenderEventKind.SYNCHRONISED, detail=f"V(S)={self.fop.v_s}")
 
     def _confirmed(self, fdu: _Fdu) -> None:
+        self._unconfirmed -= len(fdu.packets)
         self.counters.inc("confirmed", len(fdu.packets))
         self._events_for(SenderEventKind.CONFIRMED, fdu)
 

@@ -4,7 +4,10 @@ Per virtual channel it keeps the packet left unfinished by the previous frame. A
 virtual-channel frame count means octets of that packet are gone: the partial packet is dropped and
 counted, and extraction resynchronises at the First Header Pointer of the next frame. A packet that
 does not end where the next frame's FHP says a packet begins is corrupt and dropped the same way. A
-late or duplicated frame is discarded whole, and its CLCW with it: see :class:`FrameCounter`.
+duplicated frame is discarded whole. A late frame cannot continue the stream, which has moved on,
+but the packets it holds whole (from its FHP on) are delivered, late: on the frame-aligned files
+channel that is the one PDU it carries, which CFDP would otherwise ask for again. A late frame's
+CLCW is never used: see :class:`FrameCounter`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ class FrameCounter:
     """Follows a master- or virtual-channel frame count (mod 256) and classifies each frame.
 
     :meth:`follow` returns the number of frames missing before this one (0 in sequence),
-    ``"stale"`` for a late or duplicated frame (a count just behind the expected one), or
+    ``"duplicate"`` for a frame taken already, ``"stale"`` for a late one (a count just behind the
+    expected one, not seen before), or
     ``"resync"`` when the sender's count evidently jumped: two frames in a row, neither seen before,
     that follow each other (a late frame is not followed by its successor), or many "late" frames in
     a row.
@@ -49,13 +53,14 @@ class FrameCounter:
             self._take(count, fingerprint)
             return ahead
         if (count, fingerprint) in self.recent:
-            return "stale"  # a duplicate: whatever comes around it proves nothing
+            return "duplicate"  # whatever comes around it proves nothing
         consecutive = self.last_stale is not None and count == (self.last_stale + 1) & 0xFF
         if consecutive or self.stale_run + 1 >= RESYNC_AFTER:
             self._take(count, fingerprint)
             return "resync"
         self.stale_run += 1
         self.last_stale = count
+        self.recent.append((count, fingerprint))  # so that its copy is a duplicate, not late again
         return "stale"
 
     def _take(self, count: int, fingerprint: int) -> None:
@@ -116,12 +121,14 @@ class VirtualChannelDemux:
             if verdict:  # a gap or a resynchronisation: the packet left unfinished cannot be completed
                 self._drop_partial(vc)
             result.packets = self._extract(vc, frame)
+        elif verdict == "stale":
+            result.packets = self._salvage(frame)
         return result
 
     def _tally(self, channel: str, verdict: int | str) -> bool:
-        """Count a frame counter's verdict; False for a late frame, whose content is given up."""
-        if verdict == "stale":
-            self.counters.inc(f"{channel}_stale_frames")
+        """Count a frame counter's verdict; False for a late or duplicated frame, out of the stream."""
+        if verdict in ("stale", "duplicate"):
+            self.counters.inc(f"{channel}_{verdict}_frames")
             return False
         if verdict == "resync":
             self.counters.inc(f"{channel}_resyncs")
@@ -150,6 +157,15 @@ class VirtualChannelDemux:
             self._drop_partial(vc)
         vc.synced = True
         return self._parse(vc, data[fhp:], packets)
+
+    def _salvage(self, frame: TmFrame) -> list[bytes]:
+        """The packets a late frame holds whole; the stream's own state is left as it is."""
+        if frame.first_header_pointer == FHP_NO_PACKET_START:
+            return []
+        found, _, _ = cut_packets(frame.data[frame.first_header_pointer:])
+        packets = [p for p in found if not is_idle(p)]
+        self.counters.inc("late_packets", len(packets))
+        return packets
 
     def _parse(self, vc: _VcState, buf: bytes, packets: list[bytes]) -> list[bytes]:
         """Cut complete packets from ``buf`` into ``packets``; keep the unfinished tail."""

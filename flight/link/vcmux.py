@@ -5,6 +5,11 @@ may span frames, and the First Header Pointer tells the receiver where the first
 a frame begins. At every transmit opportunity the highest-priority channel with data sends a frame;
 a channel with less than a frame's worth is padded with an idle packet. With nothing to send, an
 OID (idle) frame keeps the downlink, and the CLCW in its OCF, flowing.
+
+A frame-aligned channel starts every packet at the start of a frame and pads the rest of the frame
+a packet ends in. The files channel is one: its PDUs are sized to fill a frame, and packed end to
+end after one short PDU every PDU would straddle two frames, so that one lost frame cost two PDUs
+and their retransmission; aligned, a lost frame costs exactly the PDU it held.
 """
 
 from __future__ import annotations
@@ -33,12 +38,13 @@ class VirtualChannel:
     vcid: int
     name: str
     priority: Priority
+    frame_aligned: bool = False  # every packet starts a frame (see the module docstring)
 
 
 DEFAULT_CHANNELS = (
     VirtualChannel(0, "realtime", Priority.REALTIME),
     VirtualChannel(1, "playback", Priority.PLAYBACK),
-    VirtualChannel(2, "files", Priority.FILES),
+    VirtualChannel(2, "files", Priority.FILES, frame_aligned=True),
 )
 
 
@@ -51,42 +57,52 @@ class _VcStream:
         self.offset = 0  # octets of packets[0] already sent
         self.queued = 0  # octets not yet sent
         self.frame_count = 0
-        self.remnant_is_idle = False  # the only thing left is the tail of a padding idle packet
+        self.remnant_is_idle = False  # packets[0] is the spilled tail of a padding idle packet
 
     def has_data(self) -> bool:
-        return bool(self.packets) and not self.remnant_is_idle
+        """Something to send other than the tail of padding (that waits for the next packet)."""
+        return len(self.packets) > (1 if self.remnant_is_idle else 0)
 
     def push(self, packet: bytes) -> None:
         self.packets.append(packet)
         self.queued += len(packet)
-        self.remnant_is_idle = False
 
     def take(self, n: int) -> tuple[bytes, int]:
         """Slice the next ``n`` octets, padding with idle packets; return them and the FHP."""
         out = bytearray()
         fhp = FHP_NO_PACKET_START
-        while True:
-            while self.packets and len(out) < n:
-                packet = self.packets[0]
-                if self.offset == 0 and fhp == FHP_NO_PACKET_START:
-                    fhp = len(out)
-                piece = packet[self.offset : self.offset + n - len(out)]
-                out += piece
-                self.offset += len(piece)
-                self.queued -= len(piece)
-                if self.offset == len(packet):
-                    self.packets.popleft()
-                    self.offset = 0
-            pad = n - len(out)
-            if pad == 0:
-                break
-            # An idle packet is at least 7 octets; a shorter gap takes the head of one and the
-            # rest spills into this channel's next frame.
-            self.push(idle_packet(max(pad, MIN_PACKET_LEN)))
-            self.remnant_is_idle = pad < MIN_PACKET_LEN
-        if not self.packets:
-            self.remnant_is_idle = False
+        padded = False
+        while len(out) < n:
+            # On an aligned channel a packet starts only at the start of a frame.
+            held_back = self.channel.frame_aligned and self.offset == 0 and bool(out)
+            if not self.packets or (held_back and not padded):
+                self._pad(n - len(out), n)
+                padded = True
+            packet = self.packets[0]
+            if self.offset == 0 and fhp == FHP_NO_PACKET_START:
+                fhp = len(out)
+            piece = packet[self.offset : self.offset + n - len(out)]
+            out += piece
+            self.offset += len(piece)
+            self.queued -= len(piece)
+            if self.offset == len(packet):
+                self.packets.popleft()
+                self.offset = 0
+                self.remnant_is_idle = False
         return bytes(out), fhp
+
+    def _pad(self, gap: int, frame: int) -> None:
+        """Put an idle packet first that fills ``gap`` octets of the frame being built.
+
+        An idle packet is at least 7 octets; a shorter gap takes the head of one and the rest spills
+        into this channel's next frame. On an aligned channel the spill fills that whole frame, so
+        that the next packet still starts one."""
+        length = gap
+        if gap < MIN_PACKET_LEN:
+            length = gap + frame if self.channel.frame_aligned else MIN_PACKET_LEN
+        self.packets.appendleft(idle_packet(length))
+        self.queued += length
+        self.remnant_is_idle = gap < MIN_PACKET_LEN
 
 
 class VirtualChannelMux:

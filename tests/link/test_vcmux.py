@@ -15,6 +15,7 @@ from flight.link.vcmux import DEFAULT_CHANNELS, Priority, VirtualChannel, Virtua
 from ._helpers import crc16_ref, is_idle, make_packet, mux_scenarios, packets_in_stream
 
 SCID = 0x2A
+CHANNELS = {c.vcid: c for c in DEFAULT_CHANNELS}
 
 
 def run_mux(params, ops):
@@ -98,6 +99,8 @@ def test_frames_headers_fhp_and_stream_content(scenario):
         for j, frame in enumerate(vc_frames):
             inside = [s - j * size for s in starts if j * size <= s < (j + 1) * size]
             assert frame.first_header_pointer == (inside[0] if inside else FHP_NO_PACKET_START)
+        if CHANNELS[vcid].frame_aligned:
+            assert all(start % size == 0 for start, _, p in cut if not is_idle(p))
     for vcid, packets in sent.items():
         if packets:
             assert vcid in vc_counts
@@ -226,6 +229,48 @@ def test_padding_shorter_than_an_idle_packet_spills_into_the_next_frame(pad):
     assert frame.first_header_pointer == 7 - pad
     assert frame.data[: 7 - pad] == idle[pad:]
     assert frame.data[7 - pad : 7 - pad + 20] == second
+
+
+def aligned_mux() -> tuple[VirtualChannelMux, int]:
+    fmt = TmChannelFormat(SCID, 64, has_ocf=False)
+    return VirtualChannelMux(fmt, (VirtualChannel(2, "files", Priority.FILES, frame_aligned=True),)), \
+        fmt.data_field_len
+
+
+def test_the_files_channel_is_frame_aligned_and_the_others_are_not():
+    assert [c.frame_aligned for c in DEFAULT_CHANNELS] == [False, False, True]
+
+
+def test_an_aligned_channel_pads_the_frame_a_packet_ends_in():
+    mux, size = aligned_mux()
+    short, full, long = make_packet(20, 1, 0, b"s"), make_packet(size, 1, 1, b"f"), make_packet(size + 9, 1, 2, b"l")
+    for packet in (short, full, long, short):
+        mux.push(2, packet)
+    frames = [TmFrame.unpack(mux.next_frame()) for _ in range(5)]
+    assert [f.first_header_pointer for f in frames] == [0, 0, 0, 9, 0]  # 9: the padding starts there
+    assert frames[0].data == short + idle_packet(size - 20)
+    assert frames[1].data == full
+    assert frames[2].data + frames[3].data[:9] == long and frames[3].data[9:] == idle_packet(size - 9)
+    assert frames[4].data == short + idle_packet(size - 20)
+    assert not mux.has_data() and TmFrame.unpack(mux.next_frame()).virtual_channel_id == IDLE_VCID
+
+
+@pytest.mark.parametrize("pad", range(1, 7))
+def test_an_aligned_channel_spills_short_padding_over_a_whole_frame(pad):
+    mux, size = aligned_mux()
+    first, second = make_packet(size - pad, 1, 0, b"one"), make_packet(size, 1, 1, b"two")
+    mux.push(2, first)
+    frame = TmFrame.unpack(mux.next_frame())
+    idle = idle_packet(pad + size)
+    assert frame.data == first + idle[:pad]
+    assert not mux.has_data() and mux.queued_octets() == 0
+    mux.push(2, second)
+    mux.push(2, first)
+    frames = [TmFrame.unpack(mux.next_frame()) for _ in range(3)]
+    assert [f.virtual_channel_frame_count for f in frames] == [1, 2, 3]
+    assert [f.first_header_pointer for f in frames] == [FHP_NO_PACKET_START, 0, 0]
+    assert frames[0].data == idle[pad:] and frames[1].data == second
+    assert frames[2].data == first + idle[:pad]
 
 
 def test_queued_octets():
