@@ -242,6 +242,42 @@ class GapTracker:
         (the request or its playback was lost)."""
         return [gap for gap in self.ranges() if gap.requested is None or now - gap.requested >= retry_after]
 
+    def coalesce(self, gaps: list[Gap], slack: int) -> list[tuple[Gap, list[Gap]]]:
+        """The gaps as playback requests: holes of one APID with at most ``slack`` counts between them
+        share one request covering them all. Each request is a command on the uplink, and a lossy pass leaves
+        many one-packet holes a few counts apart; the counts between them, archived already, come
+        down again and the archive drops them as duplicates. Each request with the gaps it covers,
+        oldest first as :meth:`ranges` orders them."""
+        by_apid: dict[int, list[Gap]] = {}
+        for gap in gaps:
+            by_apid.setdefault(gap.apid, []).append(gap)
+        requests: list[tuple[Gap, list[Gap]]] = []
+        for apid, group in by_apid.items():
+            origin = self._next.get(apid, 0)  # counts behind it, in age order across the wrap
+            group.sort(key=lambda g: (g.first - origin) % _M)
+            covered = [group[0]]
+            for gap in group[1:]:
+                start = covered[0].first
+                span = (gap.first - start) % _M + gap.count
+                if (gap.first - (start + self._span(covered))) % _M <= slack and span <= _M:
+                    covered.append(gap)
+                    continue
+                requests.append(self._request(covered))
+                covered = [gap]
+            requests.append(self._request(covered))
+        order = {id(gap): i for i, gap in enumerate(gaps)}
+        return sorted(requests, key=lambda r: min(order[id(g)] for g in r[1]))
+
+    @staticmethod
+    def _span(covered: list[Gap]) -> int:
+        return (covered[-1].first - covered[0].first) % _M + covered[-1].count
+
+    def _request(self, covered: list[Gap]) -> tuple[Gap, list[Gap]]:
+        first = covered[0]
+        merged = Gap(first.apid, first.first, self._span(covered), min(g.found for g in covered),
+                     attempts=max(g.attempts for g in covered))
+        return merged, covered
+
     def mark_requested(self, gap: Gap, now: float) -> None:
         """A playback of ``gap`` was requested at ``now``; counts filled meanwhile are skipped."""
         missing = self._missing.get(gap.apid, {})

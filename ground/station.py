@@ -230,11 +230,15 @@ class Station:
                           f"{gap.attempts} requests")
             elif now - gap.found >= self.settings.gap_settle:
                 due.append(gap)
-        for gap in due[:budget]:
-            self.send("STORE_PLAYBACK_SEQ", {"apid": gap.apid, "first": gap.first, "count": gap.count}, "gapfill")
-            self.tracker.mark_requested(gap, now)
+        for request, gaps in self.tracker.coalesce(due, self.settings.gap_merge)[:budget]:
+            self.send("STORE_PLAYBACK_SEQ", {"apid": request.apid, "first": request.first, "count": request.count},
+                      "gapfill")
+            for gap in gaps:
+                self.tracker.mark_requested(gap, now)
             self.counters.inc("gap_requests")
-            self._say(f"gap fill: asked for APID {gap.apid} counts {gap.first}..{gap.last} ({gap.count})")
+            holes = f", {len(gaps)} holes" if len(gaps) > 1 else ""
+            self._say(f"gap fill: asked for APID {request.apid} counts {request.first}..{request.last} "
+                      f"({request.count}{holes})")
 
     def _uplink_event(self, event: SenderEvent) -> None:
         self.counters.inc(f"uplink_{event.kind.name.lower()}")

@@ -9,6 +9,7 @@ Example::
     gap_settle = 2.0                    # a hole must be this old before a playback is asked for it
     gap_retry = 20.0                    # ask again if the playback has not filled it by then
     gap_attempts = 6                    # ... at most this many times (the store is bounded)
+    gap_merge = 16                      # holes of one APID at most this many counts apart: one request
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ class GroundSettings:
     gap_requests: int = 4  # playback requests per check, at most
     gap_check: float = 1.0  # seconds between checks for holes
     gap_attempts: int = 6  # requests for one hole before giving up (the store may have dropped it)
+    gap_merge: int = 16  # holes of one APID at most this many counts apart are asked for in one request
 
     def __post_init__(self) -> None:
         checks = {"los_after": self.los_after > 0, "gap_settle": self.gap_settle >= 0,
                   "gap_retry": self.gap_retry > 0, "gap_requests": self.gap_requests >= 1,
-                  "gap_check": self.gap_check > 0, "gap_attempts": self.gap_attempts >= 1}
+                  "gap_check": self.gap_check > 0, "gap_attempts": self.gap_attempts >= 1,
+                  "gap_merge (0..16383)": 0 <= self.gap_merge < 16384}
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"ground: {', '.join(bad)} out of range")

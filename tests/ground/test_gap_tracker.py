@@ -238,6 +238,41 @@ def test_forget_gives_up_on_a_gap(archive: Archive, tracker: GapTracker) -> None
     assert GapTracker(archive).ranges() == [second]
 
 
+# --- requests: holes close together asked for at once -----------------------------------------
+
+
+def requests(tracker: GapTracker, slack: int) -> list[tuple[tuple[int, int, int], list[tuple[int, int, int]]]]:
+    return [((r.apid, r.first, r.count), [(g.apid, g.first, g.count) for g in gaps])
+            for r, gaps in tracker.coalesce(tracker.ranges(), slack)]
+
+
+def test_holes_within_the_slack_are_one_request_covering_them_all(tracker: GapTracker) -> None:
+    feed(tracker, [0, 2, 3, 6, 30])  # holes 1, 4..5 and 7..29: 2 and 3 arrived between, then 6
+    assert requests(tracker, 2) == [((A, 1, 29), [(A, 1, 1), (A, 4, 2), (A, 7, 23)])]
+    assert requests(tracker, 1) == [((A, 1, 1), [(A, 1, 1)]), ((A, 4, 26), [(A, 4, 2), (A, 7, 23)])]
+    assert requests(tracker, 0) == [((A, g.first, g.count), [(A, g.first, g.count)]) for g in tracker.ranges()]
+
+
+def test_holes_of_two_apids_are_never_one_request(tracker: GapTracker) -> None:
+    feed(tracker, [0, 2], apid=A)
+    feed(tracker, [0, 2], apid=B)
+    assert requests(tracker, 16) == [((A, 1, 1), [(A, 1, 1)]), ((B, 1, 1), [(B, 1, 1)])]
+
+
+def test_a_request_covers_holes_across_the_wrap(tracker: GapTracker) -> None:
+    feed(tracker, [M - 3, M - 1, 1, 3])  # 16382 and 0 missing, then 2
+    assert requests(tracker, 1) == [((A, M - 2, 5), [(A, M - 2, 1), (A, 0, 1), (A, 2, 1)])]
+
+
+def test_marking_a_request_marks_only_its_holes(tracker: GapTracker) -> None:
+    feed(tracker, [0, 2, 4])
+    [(request, gaps)] = tracker.coalesce(tracker.ranges(), 4)
+    assert (request.first, request.count, request.last) == (1, 3, 3)
+    for gap in gaps:
+        tracker.mark_requested(gap, NOW)
+    assert tracker.due(NOW + 1, 10.0) == [] and tracker.missing_count() == 2
+
+
 # --- persistence ----------------------------------------------------------------------------------
 
 def test_everything_survives_reopening(path: Path) -> None:

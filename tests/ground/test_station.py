@@ -346,6 +346,18 @@ def test_contact_los_and_gap_fill_requests_only_while_in_contact(make_ground: Ca
         assert ground.ask("ping")["status"]["missing"] == 0
 
 
+def test_holes_close_together_are_asked_for_in_one_command(make_ground: Callable[..., Ground]) -> None:
+    ground = make_ground("gap_settle = 0\ngap_check = 0.05\ngap_merge = 3\n")
+    with Downlink(ground.mission) as downlink:
+        t0 = time.time()
+        for seq in (0, 2, *range(4, 9), 20):  # 1 and 3 lost, one count apart; 9..19 lost, five further on
+            downlink.packet(seq, t0 + seq)
+        _step_until(ground, lambda: len(_requests(ground, "STORE_PLAYBACK_SEQ")) >= 2, downlink)
+        assert _requests(ground, "STORE_PLAYBACK_SEQ")[:2] == [{"apid": CORE, "first": 1, "count": 3},
+                                                                {"apid": CORE, "first": 9, "count": 11}]
+        assert "(3, 2 holes)" in ground.out.getvalue()
+
+
 def test_without_gap_fill_the_station_asks_for_nothing(make_ground: Callable[..., Ground]) -> None:
     ground = make_ground("gap_fill = false\ngap_settle = 0\ngap_check = 0.05\n")
     with Downlink(ground.mission) as downlink:
