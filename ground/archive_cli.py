@@ -1,5 +1,6 @@
 """``ground export csv`` and ``ground plot``: the archive's telemetry as a table or a picture, for
-reports and for people working without a browser.
+reports and for people working without a browser; and ``ground export xtce``, the dictionary for
+another console (:mod:`ground.xtce_export`).
 
 Both read the station's archive directly (read-only, as the scripting API does), so they work while
 the station runs, after it stopped, and on a copy of its file. A time range is ``--from``/``--to``
@@ -27,6 +28,7 @@ from flight.mission_config import load_mission
 from ground.archive import Archive
 from ground.station_config import ground_settings
 from ground.time_arg import FORMS, parse_time
+from ground.xtce_export import export_xtce
 
 CSV_COLUMNS = ("time_utc", "time", "channel", "value")
 
@@ -40,6 +42,12 @@ def add_archive_commands(sub: argparse._SubParsersAction[Any]) -> None:
     _channels_and_range(table)
     table.add_argument("-o", "--output", type=Path, help="write to this file (default: standard output)")
     table.set_defaults(handler=_export_csv)
+    xtce = kinds.add_parser("xtce", help="the dictionary as XTCE 1.2, for Yamcs or COSMOS",
+                            description="Telemetry (housekeeping, events, verification) and telecommands as an "
+                                        "XTCE 1.2 SpaceSystem, written with yamcs-pymdb. Commands whose arguments "
+                                        "have no fixed encoding are left out and named.")
+    xtce.add_argument("-o", "--output", type=Path, required=True, help="the XML file to write")
+    xtce.set_defaults(handler=_export_xtce)
 
     plot = sub.add_parser("plot", help="plot telemetry channels from the archive into a PNG",
                           description="One panel per channel against UTC time, its limits drawn as lines, "
@@ -124,6 +132,18 @@ def _export_csv(args: argparse.Namespace) -> int:
     else:
         write_atomic(args.output, text.encode())
         print(f"wrote {args.output}: {values} values of {len(channels)} channel(s)", file=sys.stderr)
+    return 0
+
+
+def _export_xtce(args: argparse.Namespace) -> int:
+    dictionary = load_dictionary()
+    text, left_out = export_xtce(dictionary)
+    write_atomic(args.output, text.encode())
+    print(f"wrote {args.output}: {len(dictionary.housekeeping)} housekeeping reports, "
+          f"{len(dictionary.commands) - len(left_out)} commands", file=sys.stderr)
+    if left_out:
+        print(f"left out (an argument of the scalar type has no fixed encoding): {', '.join(left_out)}",
+              file=sys.stderr)
     return 0
 
 

@@ -69,6 +69,15 @@ def test_plot_draws_numbers_and_labels_with_their_count(config: Path, tmp_path: 
     assert empty.read_bytes().startswith(PNG) and "0 values" in capsys.readouterr().err
 
 
+def test_export_xtce_writes_the_dictionary_and_names_what_it_left_out(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "zenith.xml"
+    assert main(["export", "xtce", "-o", str(out)]) == 0
+    assert out.read_text().startswith("<?xml") and "<SpaceSystem" in out.read_text()
+    err = capsys.readouterr().err
+    assert f"wrote {out}" in err and "left out" in err and "PARAM_SET" in err
+
+
 @pytest.mark.parametrize(("arguments", "says"), [
     (["export", "csv", "clock.speed"], "no telemetry channel 'clock.speed'"),
     (["export", "csv", "clock.rate", "--from", "yesterday"], "--from 'yesterday': not a time"),
