@@ -22,8 +22,16 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/hil mission
 
-test: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+# The console's browser tests drive the system's Chromium (Debian's package); Playwright's own
+# browser download is never used.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+test: install $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python -m bench

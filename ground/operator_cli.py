@@ -1,4 +1,4 @@
-"""The operators' subcommands of ``ground``: station, send, tlm, events, history, schedule.
+"""The operators' subcommands of ``ground``: station, web, send, tlm, events, history, schedule.
 
 Tables are for people (rich); ``--json`` prints one JSON object per line for scripts. Arguments are
 given as ``key=value`` and read by the type the dictionary gives them, so ``ground send PARAM_SET
@@ -42,6 +42,16 @@ def add_operator_commands(sub: argparse._SubParsersAction[Any]) -> None:
     _config(station)
     station.add_argument("--duration", type=float, help="stop after this many seconds")
     station.set_defaults(handler=_station)
+
+    console = sub.add_parser("web", help="serve the operator web console (localhost by default)",
+                             description="The web console beside the running station: telemetry, events, "
+                                         "commands with their verification, reading the station's archive. It "
+                                         "binds to localhost unless --host says otherwise; commanding from the "
+                                         "page needs the operator token (the station's token file).")
+    _config(console)
+    console.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    console.add_argument("--port", type=int, default=8600, help="port (default 8600)")
+    console.set_defaults(handler=_web)
 
     send = sub.add_parser("send", help="send a command and follow its verification",
                           description="Validate a command against the dictionary, uplink it through the running "
@@ -161,6 +171,12 @@ def _station(args: argparse.Namespace) -> int:
 
     mission = load_mission(args.config)
     return run_station(mission, load_dictionary(), ground_settings(mission), args.duration)
+
+
+def _web(args: argparse.Namespace) -> int:
+    from ground.web.server import run_web
+
+    return run_web(load_mission(args.config), args.host, args.port)
 
 
 def _send(args: argparse.Namespace) -> int:

@@ -1,0 +1,266 @@
+"""The console's JSON API: the dictionary, telemetry, events, commands and the station's status.
+
+Every read comes from the station's archive (read-only); a command goes up through the station's
+control socket, as ``ground send`` does. Bad input of any kind (an unknown command or channel, an
+argument out of range, JSON that is not JSON, a missing or wrong operator token) is answered with a
+4xx and ``{"error": ..., "field": ...}`` naming what was wrong, counted, and never reaches the uplink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+
+from flight.counters import Counters
+from flight.dictionary.commands import encode_command
+from flight.dictionary.model import Command, Dictionary, Severity
+from flight.dictionary.types import ValueType
+from flight.link.errors import CommandError, ZenithError
+from ground.api import StationClient
+from ground.archive import CommandRecord, EventRecord, Stage
+from ground.control import StationError
+from ground.time_arg import TimeArgumentError, parse_time
+
+MAX_BODY = 64 * 1024  # a command request is small; anything bigger is refused before it is read
+HISTORY_LIMIT = 5000  # values of one channel per history request, newest kept
+TOKEN_HEADER = "X-Zenith-Token"
+
+
+class RequestError(ZenithError):
+    """A request the console refuses: ``status`` is its HTTP status, ``field`` what was wrong."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+def value_json(value: Any) -> Any:
+    """A telemetry value as JSON can hold it: NaN and infinities as strings, octets as hex."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def type_json(kind: ValueType) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": kind.name}
+    if kind.minimum is not None:
+        out["min"] = kind.minimum
+    if kind.maximum is not None:
+        out["max"] = kind.maximum
+    if kind.name in ("string", "bytes"):
+        out["max_length"] = kind.max_length
+    if kind.values:
+        out["values"] = sorted(kind.values, key=kind.values.__getitem__)
+    return out
+
+
+def command_json(command: Command) -> dict[str, Any]:
+    return {"name": command.name, "description": command.description, "essential": command.essential,
+            "arguments": [{"name": a.name, "units": a.units, "description": a.description, **type_json(a.type)}
+                          for a in command.arguments]}
+
+
+def stage_json(stage: Stage) -> dict[str, Any]:
+    return {"stage": stage.stage, "ok": stage.ok, "code": stage.code, "field": stage.field, "step": stage.step,
+            "time": stage.time}
+
+
+def record_json(record: CommandRecord, stages: list[Stage]) -> dict[str, Any]:
+    return {"id": record.id, "name": record.name, "arguments": {k: value_json(v) for k, v in record.arguments.items()},
+            "sent": record.sent, "source": record.source, "stages": [stage_json(s) for s in stages]}
+
+
+def event_json(event: EventRecord) -> dict[str, Any]:
+    return {"id": event.id, "time": event.time, "name": event.name, "severity": event.severity.name,
+            "message": event.message, "source": event.name.split("_", 1)[0].lower(),
+            "arguments": {k: value_json(v) for k, v in event.arguments.items()}}
+
+
+class ConsoleApi:
+    """The handlers, over one StationClient; blocking calls (the control socket) run on one thread."""
+
+    def __init__(self, client: StationClient, token: str) -> None:
+        self.client = client
+        self.dictionary: Dictionary = client.dictionary
+        self._token = token
+        self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")  # REQ: one at a time
+        self.counters = Counters("web")
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/api/dictionary", self._wrap(self.dictionary_view)),
+                web.get("/api/status", self._wrap(self.status)),
+                web.get("/api/telemetry/latest", self._wrap(self.latest)),
+                web.get("/api/telemetry/history", self._wrap(self.history)),
+                web.get("/api/events", self._wrap(self.events)),
+                web.get("/api/commands", self._wrap(self.commands)),
+                web.post("/api/commands", self._wrap(self.send))]
+
+    def _wrap(self, handler: Callable[[web.Request], Awaitable[Any]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            try:
+                body = await handler(request)
+            except RequestError as exc:
+                self.counters.inc(f"refused_{exc.status}")
+                return web.json_response({"error": str(exc), "field": exc.field}, status=exc.status)
+            self.counters.inc("answered")
+            return web.json_response(body, dumps=lambda o: json.dumps(o, allow_nan=False))
+        return handle
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def dictionary_view(self, _request: web.Request) -> dict[str, Any]:
+        d = self.dictionary
+        return {"mission": {"name": d.mission.name, "spacecraft_id": d.mission.spacecraft_id},
+                "channels": [{"name": c.name, "units": c.units, "description": c.description, **type_json(c.type),
+                              "limits": {k: v for k, v in (("warning_low", c.limits.warning_low),
+                                                           ("warning_high", c.limits.warning_high),
+                                                           ("critical_low", c.limits.critical_low),
+                                                           ("critical_high", c.limits.critical_high))
+                                         if v is not None} | ({"critical_values": list(c.limits.critical_values)}
+                                                             if c.limits.critical_values else {})}
+                             for c in d.telemetry],
+                "commands": [command_json(c) for c in d.commands],
+                "events": [{"name": e.name, "severity": e.severity.name, "format": e.format} for e in d.events],
+                "severities": [s.name for s in Severity]}
+
+    async def status(self, _request: web.Request) -> dict[str, Any]:
+        try:
+            station = await self._call(self.client.status)
+            reachable = True
+        except ZenithError as exc:
+            station, reachable = {"error": str(exc)}, False
+        return {"station": station, "station_reachable": reachable, "counters": self.counters.snapshot()}
+
+    async def latest(self, request: web.Request) -> dict[str, Any]:
+        names = self._channel_names(request.query.get("channels", ""))
+        values = self.client.archive.latest(names or None)
+        return {"values": {name: {"time": t, "value": value_json(v)} for name, (t, v) in values.items()}}
+
+    async def history(self, request: web.Request) -> dict[str, Any]:
+        [name] = self._channel_names(request.query.get("channel", ""), required=True)[:1]
+        start = self._time(request, "from")
+        end = self._time(request, "to")
+        rows = self.client.archive.values(name, since=start, until=end)[-HISTORY_LIMIT:]
+        return {"channel": name, "values": [[t, value_json(v)] for t, v in rows]}
+
+    async def events(self, request: web.Request) -> dict[str, Any]:
+        after = self._integer(request, "after", 0)
+        limit = self._integer(request, "limit", 500)
+        severity = request.query.get("severity")
+        if severity is not None and severity not in Severity.__members__:
+            raise RequestError(400, "severity", f"severity {severity!r} is not one of {', '.join(Severity.__members__)}")
+        events = self.client.archive.events(after, None, Severity[severity] if severity else None)
+        source = request.query.get("source")
+        out = [event_json(e) for e in events]
+        if source:
+            out = [e for e in out if e["source"] == source]
+        return {"events": out[-limit:]}
+
+    async def commands(self, request: web.Request) -> dict[str, Any]:
+        limit = self._integer(request, "limit", 100)
+        return {"commands": [record_json(c, s) for c, s in self.client.history(limit)]}
+
+    # --- commanding ---------------------------------------------------------------------------
+
+    async def send(self, request: web.Request) -> dict[str, Any]:
+        self._authorise(request)
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise RequestError(413, "body", f"at most {MAX_BODY} octets")
+        try:
+            body = json.loads(await request.text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, "body", f"not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise RequestError(400, "body", "expected a JSON object {\"name\": ..., \"arguments\": {...}}")
+        name, arguments = body.get("name"), body.get("arguments", {})
+        if not isinstance(name, str):
+            raise RequestError(400, "name", "the command's name, a string")
+        if self.dictionary.command(name) is None:
+            raise RequestError(404, "name", f"no command {name!r} in the dictionary")
+        if not isinstance(arguments, dict):
+            raise RequestError(400, "arguments", "a JSON object of the command's arguments")
+        arguments = self._octets(self.dictionary.command(name), arguments)
+        try:
+            encode_command(self.dictionary, name, arguments)  # every check the station will make, first
+        except CommandError as exc:
+            raise RequestError(422, exc.field, str(exc)) from None
+        try:
+            reply = await self._call(lambda: self.client.control.call("send", name=name, arguments=arguments))
+        except StationError as exc:
+            raise RequestError(422, exc.field or "command", str(exc)) from None
+        except ZenithError as exc:
+            raise RequestError(503, "station", f"the station did not answer: {exc}") from None
+        self.counters.inc("commands_sent")
+        return {"command_id": reply["command_id"], "name": name}
+
+    def _authorise(self, request: web.Request) -> None:
+        given = request.headers.get(TOKEN_HEADER, "")
+        if not given:
+            raise RequestError(401, "token", f"commanding needs the operator token (header {TOKEN_HEADER})")
+        if not hmac.compare_digest(given.encode(), self._token.encode()):
+            raise RequestError(403, "token", "wrong operator token")
+
+    @staticmethod
+    def _octets(command: Command, arguments: dict[str, Any]) -> dict[str, Any]:
+        """JSON has no octet strings: a ``bytes`` argument comes as hex."""
+        out = dict(arguments)
+        for argument in command.arguments:
+            value = out.get(argument.name)
+            if argument.type.name == "bytes" and isinstance(value, str):
+                try:
+                    out[argument.name] = bytes.fromhex(value)
+                except ValueError:
+                    raise RequestError(422, f"{command.name}.{argument.name}", "octets are written as hex") from None
+        return out
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    async def _call(self, function: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._control, function)
+
+    def _channel_names(self, text: str, required: bool = False) -> list[str]:
+        names = [n for n in text.split(",") if n]
+        if required and not names:
+            raise RequestError(400, "channel", "name a telemetry channel")
+        try:
+            self.dictionary.channels_named(names)
+        except ZenithError as exc:
+            raise RequestError(404, "channel", str(exc)) from None
+        return names
+
+    @staticmethod
+    def _time(request: web.Request, name: str) -> float | None:
+        text = request.query.get(name)
+        if text is None:
+            return None
+        try:
+            return parse_time(text, time.time(), name)
+        except TimeArgumentError as exc:
+            raise RequestError(400, name, str(exc)) from None
+
+    @staticmethod
+    def _integer(request: web.Request, name: str, default: int) -> int:
+        text = request.query.get(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise RequestError(400, name, f"{name} must be a whole number, not {text!r}") from None
+        if value < 0:
+            raise RequestError(400, name, f"{name} must not be negative")
+        return value
+
+    def close(self) -> None:
+        self._control.shutdown(wait=False)
