@@ -156,9 +156,15 @@ class Station:
 
     def status(self) -> dict[str, Any]:
         fop = self.link.sender.fop
+        clcw = self.link.demux.last_clcw
         return {"in_contact": self.in_contact, "uplink_pending": self.link.sender.pending,
                 "fop_state": fop.state.name, "missing": self.tracker.missing_count(),
-                "packets": self.archive.packet_count(), "counters": self.housekeeping()}
+                "packets": self.archive.packet_count(), "counters": self.housekeeping(),
+                "fop": {"v_s": fop.v_s, "nn_r": fop.nn_r, "outstanding": fop.outstanding, "window": fop.k},
+                "clcw": None if clcw is None else {
+                    "vcid": clcw.virtual_channel_id, "report_value": clcw.report_value, "lockout": clcw.lockout,
+                    "wait": clcw.wait, "retransmit": clcw.retransmit, "farm_b_counter": clcw.farm_b_counter},
+                "gap_fill": {"holes": len(self.tracker.ranges()), "outages_waiting": len(self._outages)}}
 
     # --- the loop -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +24,9 @@ from flight.counters import Counters
 from flight.dictionary.commands import encode_command
 from flight.dictionary.model import Command, Dictionary, Severity
 from flight.dictionary.types import ValueType
+from flight.files.transfer import FINISHED
 from flight.link.errors import CommandError, ZenithError
+from flight.supervisor.services.jobs import JOB_SERVICE, OUTPUT, PROGRESS, SAMPLE
 from ground.api import StationClient
 from ground.archive import CommandRecord, EventRecord, Stage
 from ground.control import StationError
@@ -90,8 +93,9 @@ def event_json(event: EventRecord) -> dict[str, Any]:
 class ConsoleApi:
     """The handlers, over one StationClient; blocking calls (the control socket) run on one thread."""
 
-    def __init__(self, client: StationClient, token: str) -> None:
+    def __init__(self, client: StationClient, token: str, downloads: Path) -> None:
         self.client = client
+        self.downloads = downloads
         self.dictionary: Dictionary = client.dictionary
         self._token = token
         self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")  # REQ: one at a time
@@ -104,16 +108,23 @@ class ConsoleApi:
                 web.get("/api/telemetry/history", self._wrap(self.history)),
                 web.get("/api/events", self._wrap(self.events)),
                 web.get("/api/commands", self._wrap(self.commands)),
+                web.get("/api/jobs", self._wrap(self.jobs)),
+                web.get("/api/files", self._wrap(self.files)),
+                web.post("/api/files", self._wrap(self.fetch)),
+                web.get("/api/files/{request}/content", self._wrap(self.download)),
                 web.post("/api/commands", self._wrap(self.send))]
 
-    def _wrap(self, handler: Callable[[web.Request], Awaitable[Any]]) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handle(request: web.Request) -> web.Response:
+    def _wrap(self, handler: Callable[[web.Request], Awaitable[Any]]
+              ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
             try:
                 body = await handler(request)
             except RequestError as exc:
                 self.counters.inc(f"refused_{exc.status}")
                 return web.json_response({"error": str(exc), "field": exc.field}, status=exc.status)
             self.counters.inc("answered")
+            if isinstance(body, web.StreamResponse):
+                return body
             return web.json_response(body, dumps=lambda o: json.dumps(o, allow_nan=False))
         return handle
 
@@ -171,18 +182,72 @@ class ConsoleApi:
         limit = self._integer(request, "limit", 100)
         return {"commands": [record_json(c, s) for c, s in self.client.history(limit)]}
 
+    async def jobs(self, request: web.Request) -> dict[str, Any]:
+        """What each job sent down (TM[130,2..4]): its loss curve, evaluations, samples and answers."""
+        after = self._integer(request, "after", 0)
+        jobs: dict[int, dict[str, Any]] = {}
+        newest = after
+        for subtype in (PROGRESS, SAMPLE, OUTPUT):
+            for report in self.client.archive.reports(JOB_SERVICE, subtype, after):
+                body = report.body
+                newest = max(newest, report.packet_id)
+                job = jobs.setdefault(body.get("job", 0), {"job": body.get("job", 0), "loss": [], "val_loss": [],
+                                                         "samples": [], "answers": []})
+                if subtype == PROGRESS and body.get("kind") == "progress":
+                    job["loss"].append([body["step"], value_json(body["loss"])])
+                elif subtype == PROGRESS:
+                    job["val_loss"].append([body["step"], value_json(body["val_loss"])])
+                elif subtype == SAMPLE:
+                    job["samples"].append({"step": body["step"], "text": body["text"]})
+                else:
+                    job["answers"].append({k: body.get(k) for k in ("prompt", "text", "tokens_per_s", "ttft_s",
+                                                                    "truncated", "file")})
+        return {"jobs": [jobs[k] for k in sorted(jobs)], "through": newest}
+
+    async def files(self, _request: web.Request) -> dict[str, Any]:
+        """The station's file transfers, with their live progress."""
+        reply = await self._station(lambda: self.client.control.call("files_list"))
+        return {"transfers": reply["requests"]}
+
+    async def fetch(self, request: web.Request) -> dict[str, Any]:
+        """A CFDP get of a payload file into the console's downloads folder, beside the mission file."""
+        self._authorise(request)
+        body = await self._json(request)
+        remote = body.get("remote")
+        if not isinstance(remote, str) or not remote.strip() or len(remote) > 1024:
+            raise RequestError(400, "remote", "the payload file to fetch, a path under its filestore")
+        name = PurePosixPath(remote).name
+        if name in ("", ".", ".."):
+            raise RequestError(400, "remote", f"{remote!r} names no file")
+        local = self.downloads / f"{time.time_ns()}-{name}"
+        self.downloads.mkdir(parents=True, exist_ok=True)
+        reply = await self._station(lambda: self.client.control.call(
+            "files_get", remote=remote, local=str(local.resolve()), cfdp_class=2))
+        return {"transfer": reply["request"]}
+
+    async def download(self, request: web.Request) -> web.FileResponse:
+        """A fetched file, once its checksum was verified: the path comes from the station's record of
+        the transfer, never from the request."""
+        wanted = request.match_info["request"]
+        try:
+            reply = await self._station(lambda: self.client.control.call("files_status", id=wanted))
+        except RequestError as exc:
+            raise RequestError(404 if exc.field == "id" else exc.status, "request", str(exc)) from None
+        transfer = reply["request"]
+        if transfer["kind"] != "get" or transfer["state"] != FINISHED or not transfer["verified"]:
+            raise RequestError(409, "request", f"transfer {wanted} has no verified file to give "
+                                               f"(a {transfer['kind']}, {transfer['state']})")
+        path = Path(transfer["local"])
+        if not path.is_file():
+            raise RequestError(410, "request", "the file is no longer where the transfer put it")
+        name = PurePosixPath(transfer["remote"]).name.replace('"', "")
+        return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     # --- commanding ---------------------------------------------------------------------------
 
     async def send(self, request: web.Request) -> dict[str, Any]:
         self._authorise(request)
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise RequestError(413, "body", f"at most {MAX_BODY} octets")
-        try:
-            body = json.loads(await request.text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(400, "body", f"not JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise RequestError(400, "body", "expected a JSON object {\"name\": ..., \"arguments\": {...}}")
+        body = await self._json(request)
         name, arguments = body.get("name"), body.get("arguments", {})
         if not isinstance(name, str):
             raise RequestError(400, "name", "the command's name, a string")
@@ -195,12 +260,7 @@ class ConsoleApi:
             encode_command(self.dictionary, name, arguments)  # every check the station will make, first
         except CommandError as exc:
             raise RequestError(422, exc.field, str(exc)) from None
-        try:
-            reply = await self._call(lambda: self.client.control.call("send", name=name, arguments=arguments))
-        except StationError as exc:
-            raise RequestError(422, exc.field or "command", str(exc)) from None
-        except ZenithError as exc:
-            raise RequestError(503, "station", f"the station did not answer: {exc}") from None
+        reply = await self._station(lambda: self.client.control.call("send", name=name, arguments=arguments))
         self.counters.inc("commands_sent")
         return {"command_id": reply["command_id"], "name": name}
 
@@ -225,6 +285,27 @@ class ConsoleApi:
         return out
 
     # --- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _json(request: web.Request) -> dict[str, Any]:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise RequestError(413, "body", f"at most {MAX_BODY} octets")
+        try:
+            body = json.loads(await request.text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, "body", f"not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise RequestError(400, "body", "expected a JSON object")
+        return body
+
+    async def _station(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """A request to the station's control socket: its refusal a 422 naming its field, its silence a 503."""
+        try:
+            return await self._call(call)
+        except StationError as exc:
+            raise RequestError(422, exc.field or "request", str(exc)) from None
+        except ZenithError as exc:
+            raise RequestError(503, "station", f"the station did not answer: {exc}") from None
 
     async def _call(self, function: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._control, function)

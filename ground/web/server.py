@@ -22,13 +22,14 @@ from ground.web.routes import ConsoleApi
 STATIC = Path(__file__).parent / "static"
 DEFAULT_PORT = 8600
 LOCALHOST = "127.0.0.1"
+DOWNLOADS = "console-downloads"  # where files fetched from the page land, beside the mission file
 
 
 def build_app(mission: MissionFile, live_period: float = 0.5) -> web.Application:
     """The console: API, websocket and pages, over a StationClient for ``mission``."""
     client = StationClient(mission)
     token = read_token(mission.resolve(ground_settings(mission).token_file))
-    api = ConsoleApi(client, token)
+    api = ConsoleApi(client, token, mission.resolve(DOWNLOADS))
     live = LiveFeed(client, live_period)
     app = web.Application(client_max_size=64 * 1024)
     app.add_routes(api.routes())

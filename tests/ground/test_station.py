@@ -257,8 +257,11 @@ def test_status_reports_the_link_the_archive_and_the_counters(ground: Ground) ->
     reply = ground.ask("ping")
     assert reply["ok"] is True
     status = reply["status"]
-    assert set(status) == {"in_contact", "uplink_pending", "fop_state", "missing", "packets", "counters"}
+    assert set(status) == {"in_contact", "uplink_pending", "fop_state", "missing", "packets", "counters", "fop",
+                           "clcw", "gap_fill"}
     assert status["in_contact"] is False  # nothing heard: no emulator, no payload
+    assert status["clcw"] is None and status["fop"]["window"] >= 1
+    assert status["gap_fill"] == {"holes": 0, "outages_waiting": 0}
     assert status["uplink_pending"] == 1
     assert status["fop_state"] == ground.station.link.sender.fop.state.name
     assert (status["missing"], status["packets"]) == (0, 0)

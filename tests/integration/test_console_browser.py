@@ -98,6 +98,27 @@ def test_an_operator_flies_the_payload_from_the_console(tmp_path: Path) -> None:
                 f"() => Number(document.querySelector('#page-jobs canvas').dataset.points) >= {seen + 3}",
                 timeout=120_000)
 
+            # The job's own reports: its heading gives the step and loss it sent down last.
+            expect(page.locator("#jobs-detail .job h2").first).to_contain_text("loss", timeout=60_000)
+
+            # A file from the payload by CFDP, then to the browser: the payload's filestore holds a note.
+            note = b"To the ground team: all is well aboard.\n" * 50
+            (tmp_path / "files" / "note.txt").write_bytes(note)
+            _tab(page, "files")
+            page.fill("#fetch-remote", "note.txt")
+            page.click("#fetch")
+            expect(page.locator("#fetch-error")).to_have_text("")
+            row = page.locator("#transfers tr", has_text="note.txt").first
+            expect(row).to_contain_text("verified", timeout=60_000)
+            with page.expect_download() as download:
+                row.locator("a", has_text="download").click()
+            assert Path(download.value.path()).read_bytes() == note
+
+            # The link page: COP-1 running, the CLCW heard.
+            _tab(page, "link")
+            expect(page.locator("#station-status")).to_contain_text("ACTIVE", timeout=10_000)
+            expect(page.locator("#station-status")).not_to_contain_text("none yet")
+
             for name in PAGES:
                 _tab(page, name)
                 page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -49,6 +49,7 @@ STATUS, PROGRESS, SAMPLE, OUTPUT = 1, 2, 3, 4
 ACTIVE = ("STARTING", "RUNNING", "PAUSED")  # states in which a worker holds the device
 FINAL = ("COMPLETED", "FAILED", "ABORTED")
 MAX_TEXT = 900  # octets of generated text in one packet (the whole text is in the job's output.txt)
+MAX_PROMPT = 256  # octets of the prompt repeated with the answer, so that the ground shows them together
 STATUS_ROWS = 32  # jobs in one JOB_STATUS report (the newest)
 
 
@@ -415,6 +416,10 @@ class JobManager:
         write_atomic(path, text.encode())
         record = {"job": job, "ids": fields["ids"][:256], "ttft_s": fields["ttft_s"],
                   "tokens_per_s": fields["tokens_per_s"], "text": text, "file": str(path)}
+        row = self.db.conn.execute("SELECT settings FROM jobs WHERE id = ?", (job,)).fetchone()
+        prompt = json.loads(row[0]).get("prompt") if row else None
+        if isinstance(prompt, str):
+            record["prompt"] = prompt.encode()[:MAX_PROMPT].decode(errors="ignore")
         if len(text.encode()) > MAX_TEXT:
             record.update(text=text.encode()[:MAX_TEXT].decode(errors="ignore"), truncated=True)
         return record

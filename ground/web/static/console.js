@@ -90,9 +90,74 @@ function buildSubsystemPages() {
     wrapper.className = "split";
     wrapper.innerHTML = `<div><table><thead><tr><th>channel</th><th>value</th><th>units</th><th>time (UTC)</th></tr></thead><tbody></tbody></table></div>
       <div><h2>Plot <span class="plot-name"></span></h2><canvas width="640" height="320"></canvas></div>`;
-    page.prepend(wrapper);
+    page.append(wrapper);  // after what the page leads with (status, transfers, jobs)
     channelRows(wrapper.querySelector("tbody"), names);
     if (state.channels.has(page.dataset.plot)) plotChannel(page.dataset.plot, page);
+  }
+}
+
+// --- jobs: what each job sent down --------------------------------------------------------------
+
+async function renderJobs() {
+  const body = await api("/api/jobs");
+  $("#jobs-detail").replaceChildren(...body.jobs.map((job) => {
+    const section = document.createElement("div");
+    section.className = "job";
+    section.dataset.job = job.job;
+    const heading = document.createElement("h2");
+    const last = job.loss.at(-1);
+    heading.textContent = `Job ${job.job}` + (last ? `: step ${last[0]}, loss ${show(last[1])}` : "");
+    section.append(heading);
+    for (const answer of job.answers) {
+      const p = document.createElement("p");
+      p.className = "answer";
+      p.innerHTML = "<b>prompt</b> <q></q><br><b>answer</b> <q></q>";
+      const [prompt, text] = p.querySelectorAll("q");
+      prompt.textContent = answer.prompt ?? "(not sent down)";
+      text.textContent = answer.text + (answer.truncated ? ` … (whole text in ${answer.file})` : "");
+      section.append(p);
+    }
+    for (const sample of job.samples.slice(-3)) {
+      const pre = document.createElement("pre");
+      pre.className = "sample";
+      pre.textContent = `sample at step ${sample.step}:\n${sample.text}`;
+      section.append(pre);
+    }
+    return section;
+  }));
+}
+
+// --- files ------------------------------------------------------------------------------------
+
+async function renderTransfers() {
+  const body = await api("/api/files");
+  $("#transfers tbody").replaceChildren(...body.transfers.sort((a, b) => b.started - a.started).map((t) => {
+    const row = document.createElement("tr");
+    row.dataset.transfer = t.id;
+    const percent = t.size ? Math.min(100, (100 * t.progress) / t.size) : 0;
+    row.innerHTML = `<td></td><td>${t.kind}</td><td></td><td>${t.state}${t.condition ? " (" + t.condition + ")" : ""}</td>
+      <td><progress max="100" value="${percent}"></progress> ${t.progress} / ${t.size ?? "?"} octets</td>
+      <td>${t.verified ? "verified" : ""}</td><td></td>`;
+    row.children[0].textContent = t.id;
+    row.children[2].textContent = t.remote;
+    if (t.kind === "get" && t.state === "finished" && t.verified) {
+      const link = document.createElement("a");
+      link.href = `/api/files/${encodeURIComponent(t.id)}/content`;
+      link.textContent = "download";
+      row.children[6].append(link);
+    }
+    return row;
+  }));
+}
+
+async function fetchFile() {
+  $("#fetch-error").textContent = "";
+  try {
+    await api("/api/files", { method: "POST", headers: { "Content-Type": "application/json",
+      "X-Zenith-Token": $("#token").value }, body: JSON.stringify({ remote: $("#fetch-remote").value }) });
+    await renderTransfers();
+  } catch (error) {
+    $("#fetch-error").textContent = error.message;
   }
 }
 
@@ -213,6 +278,7 @@ function connect() {
       for (const canvas of document.querySelectorAll("canvas[data-channel]")) {
         if (canvas.dataset.channel in update.values) redraw(canvas);
       }
+      if ("job.step" in update.values && $("#page-jobs").classList.contains("active")) renderJobs();
     } else if (update.type === "events") {
       state.events.push(...update.events);
       renderEvents();
@@ -223,12 +289,36 @@ function connect() {
   };
 }
 
+function statusRows(station) {
+  const c = station.counters || {}, clcw = station.clcw;
+  const frames = c["tm_demux.frames"] || 0, missing = c["tm_demux.mc_frames_missing"] || 0;
+  const rejected = Object.entries(c).filter(([k]) => k.startsWith("tm_demux.rejected_")).reduce((n, [, v]) => n + v, 0);
+  return [
+    ["contact", station.in_contact ? "in contact (AOS)" : "no contact (LOS)"],
+    ["COP-1 (FOP-1) state", station.fop_state],
+    ["V(S), NN(R)", `${station.fop.v_s}, ${station.fop.nn_r} (${station.fop.outstanding} of ${station.fop.window} outstanding)`],
+    ["last CLCW", clcw ? `VC ${clcw.vcid} N(R) ${clcw.report_value}${clcw.lockout ? " LOCKOUT" : ""}${clcw.wait ? " WAIT" : ""}${clcw.retransmit ? " RETRANSMIT" : ""}, FARM-B ${clcw.farm_b_counter}` : "none yet"],
+    ["commands waiting for the uplink", station.uplink_pending],
+    ["TM frames received, missing, rejected", `${frames}, ${missing}, ${rejected}`],
+    ["frame loss", frames + missing ? `${(100 * missing / (frames + missing)).toFixed(2)} %` : "—"],
+    ["packets archived", station.packets],
+    ["packets missing (gap fill)", `${station.missing} in ${station.gap_fill.holes} holes; ${station.gap_fill.outages_waiting} outages to ask for by time`],
+  ];
+}
+
 async function refreshStatus() {
   try {
     const body = await api("/api/status");
-    $("#station-status").textContent = JSON.stringify(body.station, null, 2);
+    if (!body.station_reachable) throw new Error(body.station.error);
+    $("#station-status").replaceChildren(...statusRows(body.station).map(([name, value]) => {
+      const row = document.createElement("tr");
+      row.innerHTML = "<th></th><td></td>";
+      row.firstChild.textContent = name;
+      row.lastChild.textContent = String(value);
+      return row;
+    }));
   } catch (error) {
-    $("#station-status").textContent = String(error);
+    $("#station-status").textContent = `station: ${error.message}`;
   }
 }
 
@@ -259,6 +349,8 @@ async function start() {
       button.classList.add("active");
       $(`#page-${button.dataset.page}`).classList.add("active");
       if (button.dataset.page === "link") refreshStatus();
+      if (button.dataset.page === "jobs") renderJobs();
+      if (button.dataset.page === "files") renderTransfers();
     });
   }
   renderTelemetry();
@@ -267,6 +359,11 @@ async function start() {
   commandForm();
   renderHistory();
   connect();
+  setInterval(() => {
+    if ($("#page-link").classList.contains("active")) refreshStatus();
+    if ($("#page-files").classList.contains("active")) renderTransfers();
+  }, 2000);
+  $("#fetch").addEventListener("click", fetchFile);
   document.body.dataset.ready = "true";
 }
 

@@ -19,11 +19,12 @@ import pytest
 from aiohttp import web
 
 from flight.dictionary import load_dictionary
-from flight.dictionary.packing import pack_event, pack_report
+from flight.dictionary.packing import pack_event, pack_record, pack_report
 from flight.link.pus import build_tm
 from flight.mission_config import MissionFile
 from ground.archive import Archive
 from ground.control import read_token
+from ground.files.service import REQUESTS_KEY
 from ground.station import Station
 from ground.station_config import ground_settings
 from ground.web.server import build_app
@@ -77,15 +78,43 @@ class Console:
         return Archive(self.mission.resolve(ground_settings(self.mission).archive), DICTIONARY)
 
 
+def job_packet(seq: int, t: float, subtype: int, body: dict[str, Any]) -> bytes:
+    return build_tm(CORE, 130, subtype, pack_record(body), CUC.encode(t), seq)
+
+
 def _seed(station: Station) -> None:
-    station.archive.ingest([(hk_packet(0, T0, {"clock.rate": 1.0}), 0),
-                            (event_packet(1, T0 + 1, "PARAMETER_CHANGED",
-                                          {"name": "events.flood_limit", "value": "50"}), 0)], T0 + 2)
+    station.archive.ingest([
+        (hk_packet(0, T0, {"clock.rate": 1.0}), 0),
+        (event_packet(1, T0 + 1, "PARAMETER_CHANGED", {"name": "events.flood_limit", "value": "50"}), 0),
+        (job_packet(2, T0 + 2, 2, {"job": 2, "kind": "progress", "step": 10, "loss": 3.5, "tokens_per_s": 9.0,
+                                   "lr": 1e-3, "memory": 1}), 0),
+        (job_packet(3, T0 + 3, 2, {"job": 2, "kind": "eval", "step": 10, "train_loss": 3.4, "val_loss": 3.45}), 0),
+        (job_packet(4, T0 + 4, 3, {"job": 2, "step": 10, "text": "ROMEO:"}), 0),
+        (job_packet(5, T0 + 5, 4, {"job": 1, "ids": [1], "ttft_s": 0.5, "tokens_per_s": 40.0, "text": "is the Earth",
+                                   "file": "jobs/job-1/output.txt", "prompt": "The blue planet"}), 0)], T0 + 6)
+
+
+FETCHED = b"ROMEO: But soft, what light through yonder window breaks?\n"
+
+
+def _seed_transfers(mission: MissionFile, tmp_path: Path) -> None:
+    """A station that already fetched a file and failed another, as its archive remembers across restarts."""
+    local = tmp_path / "fetched.txt"
+    local.write_bytes(FETCHED)
+    common = {"cfdp_class": 2, "transaction": "", "condition": "", "size": len(FETCHED), "progress": len(FETCHED),
+              "checksum": "", "checksum_type": "crc32", "retransmitted": 0, "naks": 0, "started": T0, "ended": T0 + 1}
+    requests = {"1-1": {**common, "id": "1-1", "kind": "get", "local": str(local), "remote": "jobs/job-1/output.txt",
+                        "state": "finished", "verified": True},
+                "1-2": {**common, "id": "1-2", "kind": "get", "local": str(tmp_path / "never.txt"),
+                        "remote": "jobs/job-9/output.txt", "state": "failed", "verified": False}}
+    with Archive(mission.resolve(ground_settings(mission).archive), DICTIONARY) as archive:
+        archive.set_state(REQUESTS_KEY, requests)
 
 
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
     mission = write_mission(tmp_path / "stack")
+    _seed_transfers(mission, tmp_path)
     stop, started = threading.Event(), threading.Event()
     stations: list[Station] = []
 

@@ -3,9 +3,11 @@ kind answered with a 4xx naming the field, never reaching the uplink."""
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
-from tests.ground.web.conftest import T0, Console
+from tests.ground.web.conftest import FETCHED, T0, Console
 
 
 def uplinked(console: Console) -> int:
@@ -41,6 +43,18 @@ def test_events_filter_by_severity_and_source(console: Console) -> None:
     assert console.get("/api/events?source=power")[1]["events"] == []
 
 
+def test_jobs_show_their_loss_curve_samples_and_answers_beside_the_prompt(console: Console) -> None:
+    status, body = console.get("/api/jobs")
+    assert status == 200
+    first, second = body["jobs"]
+    assert first["job"] == 1 and first["answers"] == [{"prompt": "The blue planet", "text": "is the Earth",
+                                                       "tokens_per_s": 40.0, "ttft_s": 0.5, "truncated": None,
+                                                       "file": "jobs/job-1/output.txt"}]
+    assert second["loss"] == [[10, 3.5]] and second["val_loss"] == [[10, 3.45]]
+    assert second["samples"] == [{"step": 10, "text": "ROMEO:"}]
+    assert console.get(f"/api/jobs?after={body['through']}")[1]["jobs"] == []
+
+
 @pytest.mark.parametrize(("path", "status", "field"), [
     ("/api/telemetry/latest?channels=clock.speed", 404, "channel"),
     ("/api/telemetry/history", 400, "channel"),
@@ -50,6 +64,7 @@ def test_events_filter_by_severity_and_source(console: Console) -> None:
     ("/api/events?after=ten", 400, "after"),
     ("/api/events?limit=-1", 400, "limit"),
     ("/api/commands?limit=x", 400, "limit"),
+    ("/api/jobs?after=-3", 400, "after"),
 ])
 def test_bad_queries_name_their_field(console: Console, path: str, status: int, field: str) -> None:
     got, body = console.get(path)
@@ -90,6 +105,39 @@ def test_commanding_needs_the_operator_token(console: Console, token: str | None
     got, body = console.post("/api/commands", {"name": "PING"}, token=token)
     assert (got, body["field"]) == (status, "token")
     assert uplinked(console) == 0
+
+
+def test_transfers_are_listed_and_a_verified_file_downloads_to_the_browser(console: Console) -> None:
+    status, body = console.get("/api/files")
+    assert status == 200 and {t["id"]: t["state"] for t in body["transfers"]} == {"1-1": "finished", "1-2": "failed"}
+    with urllib.request.urlopen(console.url + "/api/files/1-1/content", timeout=10) as response:
+        assert response.read() == FETCHED
+        assert response.headers["Content-Disposition"] == 'attachment; filename="output.txt"'
+    assert console.get("/api/files/1-2/content")[0] == 409  # failed: nothing verified to give
+    status, body = console.get("/api/files/9-9/content")
+    assert (status, body["field"]) == (404, "request")
+
+
+def test_a_fetch_from_the_page_becomes_a_cfdp_get_into_the_console_downloads(console: Console) -> None:
+    status, body = console.post("/api/files", {"remote": "jobs/job-1/output.txt"}, token=console.token)
+    assert status == 200, body
+    transfer = body["transfer"]
+    assert (transfer["kind"], transfer["remote"], transfer["state"]) == ("get", "jobs/job-1/output.txt", "active")
+    assert "/console-downloads/" in transfer["local"] and transfer["local"].endswith("-output.txt")
+    assert console.get(f"/api/files/{transfer['id']}/content")[0] == 409  # not come down yet
+
+
+@pytest.mark.parametrize(("body", "token", "status", "field"), [
+    ({"remote": "x"}, None, 401, "token"),
+    ({"remote": ""}, "token", 400, "remote"),
+    ({"remote": "jobs/.."}, "token", 400, "remote"),
+    ({"remote": 7}, "token", 400, "remote"),
+    ({}, "token", 400, "remote"),
+])
+def test_bad_fetches_are_refused(console: Console, body: dict[str, object], token: str | None, status: int,
+                                 field: str) -> None:
+    got, answer = console.post("/api/files", body, token=console.token if token else None)
+    assert (got, answer["field"]) == (status, field)
 
 
 def test_an_oversized_request_is_refused_unread(console: Console) -> None:

@@ -314,9 +314,11 @@ def test_an_inference_output_becomes_tm_130_4_and_a_file_for_cfdp(bench: Bench) 
     bench.harness.downlink()
     bench.say(worker, "output", text="the blue and green planet", ids=[1, 2, 3], ttft_s=0.5, tokens_per_s=40.0)
     path = bench.jobs.job_dir(1) / "output.txt"
-    assert records(bench.harness.downlink(), 130, 4) == [
-        {"job": 1, "ids": [1, 2, 3], "ttft_s": 0.5, "tokens_per_s": 40.0, "text": "the blue and green planet",
-         "file": str(path)}]
+    [record] = records(bench.harness.downlink(), 130, 4)
+    prompt = record.pop("prompt")  # the job's own, so that the ground shows the answer beside it
+    assert prompt and prompt == json.loads(bench.jobs.db.conn.execute("SELECT settings FROM jobs").fetchone()[0])["prompt"]
+    assert record == {"job": 1, "ids": [1, 2, 3], "ttft_s": 0.5, "tokens_per_s": 40.0,
+                      "text": "the blue and green planet", "file": str(path)}
     assert path.read_text() == "the blue and green planet"
 
 
