@@ -55,6 +55,17 @@ def value_json(value: Any) -> Any:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """A response body with every non-finite number as a string: strict JSON, which browsers parse."""
+    if isinstance(value, float):
+        return value_json(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def type_json(kind: ValueType) -> dict[str, Any]:
     out: dict[str, Any] = {"type": kind.name}
     if kind.minimum is not None:
@@ -125,8 +136,22 @@ class ConsoleApi:
             self.counters.inc("answered")
             if isinstance(body, web.StreamResponse):
                 return body
-            return web.json_response(body, dumps=lambda o: json.dumps(o, allow_nan=False))
+            return web.json_response(json_safe(body), dumps=lambda o: json.dumps(o, allow_nan=False))
         return handle
+
+    @web.middleware
+    async def errors(self, request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """aiohttp's own refusals on the API (no such path, wrong method, a body too large) as JSON
+        naming the field, like every other refusal."""
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if not request.path.startswith("/api/") or exc.status < 400:
+                raise
+            field = {404: "path", 405: "method", 413: "body"}.get(exc.status, "request")
+            self.counters.inc(f"refused_{exc.status}")
+            return web.json_response({"error": exc.reason, "field": field}, status=exc.status)
 
     # --- reading ------------------------------------------------------------------------------
 

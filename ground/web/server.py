@@ -31,7 +31,7 @@ def build_app(mission: MissionFile, live_period: float = 0.5) -> web.Application
     token = read_token(mission.resolve(ground_settings(mission).token_file))
     api = ConsoleApi(client, token, mission.resolve(DOWNLOADS))
     live = LiveFeed(client, live_period)
-    app = web.Application(client_max_size=64 * 1024)
+    app = web.Application(client_max_size=64 * 1024, middlewares=[api.errors])
     app.add_routes(api.routes())
     app.add_routes([web.get("/api/live", live.handle), web.get("/", _index), web.static("/static", STATIC)])
     app.on_startup.append(live.start)

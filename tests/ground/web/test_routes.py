@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from ground.web.routes import json_safe
 from tests.ground.web.conftest import FETCHED, T0, Console
 
 
@@ -140,9 +141,24 @@ def test_bad_fetches_are_refused(console: Console, body: dict[str, object], toke
     assert (got, answer["field"]) == (status, field)
 
 
+@pytest.mark.parametrize(("method", "path", "status", "field"), [
+    ("GET", "/api/nothing", 404, "path"),
+    ("DELETE", "/api/commands", 405, "method"),
+    ("PUT", "/api/files", 405, "method"),
+])
+def test_unknown_paths_and_methods_are_json_refusals_too(console: Console, method: str, path: str, status: int,
+                                                         field: str) -> None:
+    got, body = console.request(method, path)
+    assert (got, body["field"]) == (status, field)
+
+
+def test_a_non_finite_value_is_strict_json() -> None:
+    assert json_safe({"a": [float("nan"), 1.5], "b": (float("inf"),)}) == {"a": ["nan", 1.5], "b": ["inf"]}
+
+
 def test_an_oversized_request_is_refused_unread(console: Console) -> None:
     got, body = console.post("/api/commands", None, token=console.token, raw=b"{" + b" " * 70_000 + b"}")
-    assert got == 413
+    assert (got, body["field"]) == (413, "body")
 
 
 def test_status_reports_the_station_and_the_console_counts(console: Console) -> None:
