@@ -5,6 +5,8 @@ const state = { dictionary: null, channels: new Map(), latest: new Map(), histor
                 plotted: new Map(), events: [], commands: new Map(), stack: [] };
 const $ = (selector) => document.querySelector(selector);
 const utc = (t) => new Date(t * 1000).toISOString().replace("T", " ").slice(0, 23);
+// Text that came down the link goes into markup escaped: telemetry is data, never page code.
+const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 async function api(path, options = {}) {
   const response = await fetch(path, options);
@@ -135,7 +137,7 @@ async function renderTransfers() {
     const row = document.createElement("tr");
     row.dataset.transfer = t.id;
     const percent = t.size ? Math.min(100, (100 * t.progress) / t.size) : 0;
-    row.innerHTML = `<td></td><td>${t.kind}</td><td></td><td>${t.state}${t.condition ? " (" + t.condition + ")" : ""}</td>
+    row.innerHTML = `<td></td><td>${escape(t.kind)}</td><td></td><td>${escape(t.state)}${t.condition ? " (" + escape(t.condition) + ")" : ""}</td>
       <td><progress max="100" value="${percent}"></progress> ${t.progress} / ${t.size ?? "?"} octets</td>
       <td>${t.verified ? "verified" : ""}</td><td></td>`;
     row.children[0].textContent = t.id;
@@ -170,7 +172,7 @@ function renderEvents() {
                                           && (!source || e.source === source));
   $("#ev-table tbody").replaceChildren(...shown.slice(-500).reverse().map((e) => {
     const row = document.createElement("tr");
-    row.innerHTML = `<td>${utc(e.time)}</td><td>${e.severity}</td><td>${e.name}</td><td></td>`;
+    row.innerHTML = `<td>${utc(e.time)}</td><td>${escape(e.severity)}</td><td>${escape(e.name)}</td><td></td>`;
     row.lastChild.textContent = e.message;
     return row;
   }));
@@ -244,8 +246,8 @@ function renderHistory() {
   $("#cmd-history tbody").replaceChildren(...rows.map((c) => {
     const row = document.createElement("tr");
     row.dataset.command = c.id;
-    const stages = c.stages.map((s) => `<span class="${s.ok ? "stage-ok" : "stage-bad"}">${s.stage}${s.ok ? "" : " ✗ " + (s.field || s.code)}</span>`).join(" → ");
-    row.innerHTML = `<td>${c.id}</td><td>${c.name}</td><td>${utc(c.sent)}</td><td data-stages>${stages || "sent"}</td>`;
+    const stages = c.stages.map((s) => `<span class="${s.ok ? "stage-ok" : "stage-bad"}">${s.stage}${s.ok ? "" : " ✗ " + escape(s.field || s.code)}</span>`).join(" → ");
+    row.innerHTML = `<td>${c.id}</td><td>${escape(c.name)}</td><td>${utc(c.sent)}</td><td data-stages>${stages || "sent"}</td>`;
     return row;
   }));
 }
