@@ -20,6 +20,7 @@ from flight.link.config import from_table
 from flight.link.errors import ConfigError
 from flight.link.transport import Endpoint
 from flight.mission_config import MissionFile
+from ground.passes import PassSettings
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class GroundSettings:
     gap_check: float = 1.0  # seconds between checks for holes
     gap_attempts: int = 6  # requests for one hole before giving up (the store may have dropped it)
     gap_merge: int = 16  # holes of one APID at most this many counts apart are asked for in one request
+    passes: PassSettings = dataclasses.field(default_factory=PassSettings)  # [ground.passes]: see ground.passes
 
     def __post_init__(self) -> None:
         checks = {"los_after": self.los_after > 0, "gap_settle": self.gap_settle >= 0,

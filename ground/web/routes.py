@@ -30,6 +30,7 @@ from flight.supervisor.services.jobs import JOB_SERVICE, OUTPUT, PROGRESS, SAMPL
 from ground.api import StationClient
 from ground.archive import CommandRecord, EventRecord, Stage
 from ground.control import StationError
+from ground.passes import PassSettings, upcoming
 from ground.time_arg import TimeArgumentError, parse_time
 
 MAX_BODY = 64 * 1024  # a command request is small; anything bigger is refused before it is read
@@ -104,9 +105,10 @@ def event_json(event: EventRecord) -> dict[str, Any]:
 class ConsoleApi:
     """The handlers, over one StationClient; blocking calls (the control socket) run on one thread."""
 
-    def __init__(self, client: StationClient, token: str, downloads: Path) -> None:
+    def __init__(self, client: StationClient, token: str, downloads: Path, pass_settings: PassSettings) -> None:
         self.client = client
         self.downloads = downloads
+        self.pass_settings = pass_settings
         self.dictionary: Dictionary = client.dictionary
         self._token = token
         self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")  # REQ: one at a time
@@ -120,6 +122,7 @@ class ConsoleApi:
                 web.get("/api/events", self._wrap(self.events)),
                 web.get("/api/commands", self._wrap(self.commands)),
                 web.get("/api/jobs", self._wrap(self.jobs)),
+                web.get("/api/passes", self._wrap(self.passes)),
                 web.get("/api/files", self._wrap(self.files)),
                 web.post("/api/files", self._wrap(self.fetch)),
                 web.get("/api/files/{request}/content", self._wrap(self.download)),
@@ -228,6 +231,11 @@ class ConsoleApi:
                     job["answers"].append({k: body.get(k) for k in ("prompt", "text", "tokens_per_s", "ttft_s",
                                                                     "truncated", "file")})
         return {"jobs": [jobs[k] for k in sorted(jobs)], "through": newest}
+
+    async def passes(self, _request: web.Request) -> dict[str, Any]:
+        """The next passes over the ground's stations, from ``[ground.passes]``."""
+        return {"configured": self.pass_settings.configured, "stations": list(self.pass_settings.stations),
+                "passes": upcoming(self.pass_settings)}
 
     async def files(self, _request: web.Request) -> dict[str, Any]:
         """The station's file transfers, with their live progress."""

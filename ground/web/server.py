@@ -28,8 +28,9 @@ DOWNLOADS = "console-downloads"  # where files fetched from the page land, besid
 def build_app(mission: MissionFile, live_period: float = 0.5) -> web.Application:
     """The console: API, websocket and pages, over a StationClient for ``mission``."""
     client = StationClient(mission)
-    token = read_token(mission.resolve(ground_settings(mission).token_file))
-    api = ConsoleApi(client, token, mission.resolve(DOWNLOADS))
+    settings = ground_settings(mission)
+    token = read_token(mission.resolve(settings.token_file))
+    api = ConsoleApi(client, token, mission.resolve(DOWNLOADS), settings.passes)
     live = LiveFeed(client, live_period)
     app = web.Application(client_max_size=64 * 1024, middlewares=[api.errors])
     app.add_routes(api.routes())

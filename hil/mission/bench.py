@@ -127,11 +127,21 @@ class MissionBench:
             link_toml="[link.fop]\nwindow = 5\nt1 = 0.3\n",
             # Passes last seconds of wall time here: the station must notice a loss of signal within one
             # and keep asking for a hole across several passes before it gives up on it.
-            ground_toml="los_after = 1.0\ngap_settle = 1.0\ngap_retry = 10.0\ngap_attempts = 30\n")
+            ground_toml="los_after = 1.0\ngap_settle = 1.0\ngap_retry = 10.0\ngap_attempts = 30\n"
+                        + self._passes_toml())
         self.stack = Stack(options)
         self.stack.__enter__()
         self.late_s = max(0.0, time.time() - self.epoch)  # the bench took longer than its lead to come up
         return self.stack
+
+    def _passes_toml(self) -> str:
+        """The console's pass prediction for this bench: the bus's orbit, run at the bench's rate."""
+        stations = self.scenario.link.stations
+        if not stations:
+            return ""
+        names = ", ".join(f'"{name}"' for name in stations)
+        return (f'\n[ground.passes]\norbit = "{self.scenario.mission.orbit}"\nstations = [{names}]\n'
+                f"orbit_start = {self.geometry.start!r}\nstart_wall = {self.epoch!r}\nrate = {self.rate!r}\n")
 
     def mission_s(self) -> float:
         """Simulated seconds since the start of the mission, now."""

@@ -308,7 +308,24 @@ function statusRows(station) {
   ];
 }
 
+const duration = (s) => (s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${Math.round(s)} s`);
+
+async function refreshPasses() {
+  const body = await api("/api/passes");
+  if (!body.configured) {
+    $("#passes tbody").innerHTML = "<tr><td colspan='6'>no orbit configured: [ground.passes] in the mission file</td></tr>";
+    return;
+  }
+  $("#passes tbody").replaceChildren(...body.passes.slice(0, 10).map((p) => {
+    const row = document.createElement("tr");
+    row.innerHTML = `<td>${escape(p.station)}</td><td>${utc(p.aos)}</td><td>${utc(p.los)}</td><td>${p.max_elevation_deg}°</td>
+      <td>${p.now ? "now" : duration(p.in_s)}</td><td>${duration(p.for_s)}</td>`;
+    return row;
+  }));
+}
+
 async function refreshStatus() {
+  refreshPasses().catch((error) => { $("#passes tbody").textContent = String(error); });
   try {
     const body = await api("/api/status");
     if (!body.station_reachable) throw new Error(body.station.error);

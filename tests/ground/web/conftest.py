@@ -112,8 +112,9 @@ def _seed_transfers(mission: MissionFile, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    mission = write_mission(tmp_path / "stack")
+def console(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Console]:
+    """Parametrise indirectly with lines for the mission file's [ground] table to change the station."""
+    mission = write_mission(tmp_path / "stack", getattr(request, "param", ""))
     _seed_transfers(mission, tmp_path)
     stop, started = threading.Event(), threading.Event()
     stations: list[Station] = []

@@ -56,6 +56,21 @@ def test_jobs_show_their_loss_curve_samples_and_answers_beside_the_prompt(consol
     assert console.get(f"/api/jobs?after={body['through']}")[1]["jobs"] == []
 
 
+def test_without_an_orbit_there_are_no_passes_to_show(console: Console) -> None:
+    assert console.get("/api/passes") == (200, {"configured": False, "stations": [], "passes": []})
+
+
+@pytest.mark.parametrize("console", ['\n[ground.passes]\norbit = "default"\nstations = ["redmond", "hartebeesthoek"]\n'],
+                         indirect=True)
+def test_the_next_passes_over_the_stations(console: Console) -> None:
+    status, body = console.get("/api/passes")
+    assert status == 200 and body["configured"] and body["stations"] == ["redmond", "hartebeesthoek"]
+    passes = body["passes"]
+    assert passes and {p["station"] for p in passes} <= {"redmond", "hartebeesthoek"}
+    assert [p["aos"] for p in passes] == sorted(p["aos"] for p in passes)
+    assert all(p["los"] > p["aos"] and 10 <= p["max_elevation_deg"] <= 90 for p in passes)
+
+
 @pytest.mark.parametrize(("path", "status", "field"), [
     ("/api/telemetry/latest?channels=clock.speed", 404, "channel"),
     ("/api/telemetry/history", 400, "channel"),
