@@ -25,6 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(os.environ.get("ZENITH_ARTIFACTS", "artifacts")) / "console"
 PAGES = ("telemetry", "events", "commands", "jobs", "link", "files", "power")
+PASSES = '\n[ground.passes]\norbit = "default"\nstations = ["redmond", "hartebeesthoek"]\n'
 TRAINING = {"config": "shakespeare_cpu", "max_iters": 200, "log_interval": 10, "checkpoint_interval": 100}
 
 
@@ -51,7 +52,8 @@ def test_an_operator_flies_the_payload_from_the_console(tmp_path: Path) -> None:
         f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium package (or set CHROMIUM)"
     prepared()  # the corpus, fetched once per machine, before the clock starts
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with Stack(StackOptions(out=tmp_path)) as stack, serving(stack.mission) as url, sync_playwright() as play:
+    options = StackOptions(out=tmp_path, ground_toml=PASSES)
+    with Stack(options) as stack, serving(stack.mission) as url, sync_playwright() as play:
         token = (tmp_path / "ground.token").read_text().strip()
         browser = play.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -114,10 +116,11 @@ def test_an_operator_flies_the_payload_from_the_console(tmp_path: Path) -> None:
                 row.locator("a", has_text="download").click()
             assert Path(download.value.path()).read_bytes() == note
 
-            # The link page: COP-1 running, the CLCW heard.
+            # The link page: COP-1 running, the CLCW heard, the next passes predicted.
             _tab(page, "link")
             expect(page.locator("#station-status")).to_contain_text("ACTIVE", timeout=10_000)
             expect(page.locator("#station-status")).not_to_contain_text("none yet")
+            expect(page.locator("#passes tbody tr").first).to_contain_text("°")  # a predicted pass, elevation and all
 
             for name in PAGES:
                 _tab(page, name)
