@@ -468,6 +468,14 @@ class Archive:
                           (service, subtype, after_packet_id))
         return [ReportRecord(*row[:4], json.loads(row[4])) for row in rows]
 
+    def high_water(self) -> tuple[int, int]:
+        """The newest packet ID and the newest command ID: every row the archive gains (values, events,
+        reports, verification stages, commands) moves one of them, so a follower that sees both
+        unchanged has nothing new to read."""
+        row = self._read_one("SELECT (SELECT COALESCE(MAX(id), 0) FROM packets), "
+                             "(SELECT COALESCE(MAX(id), 0) FROM commands)", ())
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def packet_count(self) -> int:
         return self.query("SELECT count(*) FROM packets")[0][0]
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flight.dictionary import Dictionary, load_dictionary
-from flight.dictionary.model import Argument, Severity
+from flight.dictionary.model import Argument, Command, Severity
 from flight.dictionary.types import INTEGER_RANGES, json_value
 from flight.link.errors import CommandError
 from flight.mission_config import load_mission
@@ -147,6 +147,18 @@ def parse_value(argument: Argument, text: str, where: str) -> Any:
     except (ValueError, KeyError):
         raise CommandError(where, f"{text!r} is not a {kind}") from None
     return text  # string, and enum labels
+
+
+def octets_from_hex(command: Command, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments with each ``bytes`` one given as hex text ("0a1b2c", as `ground send` takes it)
+    turned into octets: for the formats that have no octet strings (TOML scenarios, JSON requests).
+    A CommandError names the argument whose text is not hex."""
+    out = dict(arguments)
+    for argument in command.arguments:
+        value = out.get(argument.name)
+        if argument.type.name == "bytes" and isinstance(value, str):
+            out[argument.name] = parse_value(argument, value, f"{command.name}.{argument.name}")
+    return out
 
 
 def _scalar(text: str) -> Any:

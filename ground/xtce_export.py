@@ -13,8 +13,8 @@ Written with Yamcs's own XTCE writer (yamcs-pymdb). What it describes, exactly a
   be written at a fixed width behind a fixed type octet (uint 32 is 0xce and four octets), so each
   argument is an entry of its own behind a fixed value, and the payload decodes what a console
   encodes from this file (an octet-string argument's two-octet length uses Yamcs's own leading-size
-  algorithm: XTCE 1.2 gives binary no leading size). Like every PUS mission, the packet length, sequence count and CRC are
-  the console's to fill (Yamcs: a command post-processor). A command with an argument of the
+  algorithm: XTCE 1.2 gives binary no leading size). Like every PUS mission, the packet length,
+  sequence count and CRC are the console's to fill (Yamcs: a command post-processor). A command with an argument of the
   dictionary's ``scalar`` type (any of int, float, bool or string) has no fixed encoding: it is
   left out, and named in the document's description.
 
@@ -24,19 +24,19 @@ an alias in the ``zenith`` namespace.
 
 from __future__ import annotations
 
+from typing import Any
+
 import yamcs.pymdb as Y
 from yamcs.pymdb.expressions import Expression, all_of, eq
 
 from flight.dictionary.model import FUNCTION_MANAGEMENT, Argument, Channel, Command, Dictionary, Limits
-from flight.dictionary.types import ValueType
+from flight.dictionary.types import FLOAT_LIMITS, INTEGER_RANGES
 from flight.link.errors import ZenithError
 from flight.link.pus import ACK_ALL, PUS_VERSION
 
 ROOT_CONTAINER = "CCSDSPacket"  # the name space_packet_parser (and most readers) start from
 ALIAS_NAMESPACE = "zenith"
 HOUSEKEEPING, EVENTS, VERIFICATION = 3, 5, 1
-_INTEGERS = {"u8": (False, 8), "u16": (False, 16), "u32": (False, 32), "u64": (False, 64),
-             "i8": (True, 8), "i16": (True, 16), "i32": (True, 32), "i64": (True, 64)}
 # msgpack's type octet for a value of each type written at its full width.
 _MSGPACK_PREFIX = {"u8": 0xCC, "u16": 0xCD, "u32": 0xCE, "u64": 0xCF, "i8": 0xD0, "i16": 0xD1, "i32": 0xD2,
                    "i64": 0xD3, "f32": 0xCA, "f64": 0xCB, "enum": 0xCC, "string": 0xDA, "bytes": 0xC5}
@@ -50,6 +50,18 @@ def xtce_name(name: str) -> str:
 def _integer(bits: int, signed: bool = False) -> Y.IntegerEncoding:
     scheme = Y.IntegerEncodingScheme.TWOS_COMPLEMENT if signed else Y.IntegerEncodingScheme.UNSIGNED
     return Y.IntegerEncoding(bits=bits, scheme=scheme)
+
+
+def _integer_type(kind: str) -> dict[str, Any]:
+    """An integer type's (u8 ... i64) signedness, width and big-endian encoding, as pymdb takes them."""
+    signed, bits = kind.startswith("i"), int(kind[1:])
+    return {"signed": signed, "bits": bits, "encoding": _integer(bits, signed)}
+
+
+def _float_type(kind: str) -> dict[str, Any]:
+    """A float type's (f32, f64) width and IEEE 754 encoding, as pymdb takes them."""
+    bits = int(kind[1:])
+    return {"bits": bits, "encoding": Y.float32_t if bits == 32 else Y.float64_t}
 
 
 class XtceWriter:
@@ -143,14 +155,10 @@ class XtceWriter:
         common = {"system": self.system, "name": name, "aliases": {ALIAS_NAMESPACE: channel.name},
                   "short_description": channel.description or None, "units": channel.units or None}
         kind = channel.type.name
-        if kind in _INTEGERS:
-            signed, bits = _INTEGERS[kind]
-            return Y.IntegerParameter(signed=signed, bits=bits, encoding=_integer(bits, signed),
-                                      alarm=_threshold(channel.limits), **common)
-        if kind in ("f32", "f64"):
-            bits = 32 if kind == "f32" else 64
-            return Y.FloatParameter(bits=bits, encoding=Y.float32_t if bits == 32 else Y.float64_t,
-                                    alarm=_threshold(channel.limits), **common)
+        if kind in INTEGER_RANGES:
+            return Y.IntegerParameter(**_integer_type(kind), alarm=_threshold(channel.limits), **common)
+        if kind in FLOAT_LIMITS:
+            return Y.FloatParameter(**_float_type(kind), alarm=_threshold(channel.limits), **common)
         if kind == "bool":
             return Y.BooleanParameter(encoding=Y.uint8_t, **common)
         if kind == "enum":
@@ -217,19 +225,13 @@ class XtceWriter:
                   short_description=command.description or None)
 
     def _argument(self, spec: Argument) -> Y.Argument:
-        kind = spec.type.name
+        kind, low, high = spec.type.name, spec.type.minimum, spec.type.maximum
         common = {"name": spec.name, "short_description": spec.description or None}
-        if kind in _INTEGERS:
-            signed, bits = _INTEGERS[kind]
-            low, high = _range(spec.type)
-            return Y.IntegerArgument(signed=signed, bits=bits, encoding=_integer(bits, signed),
-                                     minimum=None if low is None else int(low), maximum=None if high is None else int(high),
-                                     units=spec.units or None, **common)
-        if kind in ("f32", "f64"):
-            low, high = _range(spec.type)
-            bits = 32 if kind == "f32" else 64
-            return Y.FloatArgument(bits=bits, encoding=Y.float32_t if bits == 32 else Y.float64_t,
-                                   minimum=low, maximum=high, units=spec.units or None, **common)
+        if kind in INTEGER_RANGES:
+            return Y.IntegerArgument(**_integer_type(kind), minimum=None if low is None else int(low),
+                                     maximum=None if high is None else int(high), units=spec.units or None, **common)
+        if kind in FLOAT_LIMITS:
+            return Y.FloatArgument(**_float_type(kind), minimum=low, maximum=high, units=spec.units or None, **common)
         if kind == "bool":  # msgpack's false and true are octets of their own
             return Y.EnumeratedArgument(choices=[(MSGPACK_FALSE, "false"), (MSGPACK_TRUE, "true")],
                                         encoding=Y.uint8_t, **common)
@@ -251,10 +253,6 @@ class XtceWriter:
             text += (" Left out, for an argument of the scalar type (int, float, bool or string, which has no "
                      f"fixed encoding): {', '.join(self.left_out)}.")
         return text
-
-
-def _range(kind: ValueType) -> tuple[float | None, float | None]:
-    return kind.minimum, kind.maximum
 
 
 def _threshold(limits: Limits) -> Y.ThresholdAlarm | None:

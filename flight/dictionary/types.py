@@ -106,9 +106,15 @@ class ValueType:
 
 
 def json_value(value: Any) -> Any:
-    """A checked value as JSON can carry it: ``bytes`` become hex, everything else is JSON already."""
+    """A value as strict JSON can carry it: ``bytes`` become hex, NaN and the infinities their names
+    ("nan", "inf", "-inf": strict JSON has no such numbers, and browsers refuse them), and maps and
+    sequences are walked; everything else is JSON already."""
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, dict):
         return {k: json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
     return value

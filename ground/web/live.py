@@ -2,7 +2,8 @@
 
 One poll of the archive serves all pages (every ``period`` seconds): the newest value of each channel
 whose newest time moved, the events after the last one sent, and the recent commands whose
-verification stages changed. A page fetches history over HTTP first and then follows this feed, so
+verification stages changed. A poll first reads the archive's high-water mark, and reads nothing
+more while it stands still (between passes, most of the time). A page fetches history over HTTP first and then follows this feed, so
 nothing received before it opened is missing and nothing after.
 """
 
@@ -16,8 +17,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from flight.dictionary.types import json_value
 from ground.api import StationClient
-from ground.web.routes import event_json, record_json, value_json
+from ground.web.routes import event_json, record_json
 
 RECENT_COMMANDS = 50  # the commands whose stages the feed follows
 
@@ -30,6 +32,7 @@ class LiveFeed:
         self._times: dict[str, float] = {}
         self._last_event = 0
         self._stages: dict[int, int] = {}
+        self._seen = (0, 0)  # the archive's high-water mark at the last poll
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, _app: web.Application) -> None:
@@ -55,6 +58,7 @@ class LiveFeed:
 
     def _prime(self) -> None:
         """Start from what the archive holds now: the pages fetch that over HTTP."""
+        self._seen = self.client.archive.high_water()
         self._times = {name: t for name, (t, _) in self.client.archive.latest().items()}
         events = self.client.archive.query("SELECT COALESCE(MAX(id), 0) FROM events")
         self._last_event = int(events[0][0])
@@ -68,12 +72,16 @@ class LiveFeed:
 
     def changes(self) -> list[dict[str, Any]]:
         """What the archive gained since the last call, as the messages the pages get."""
+        mark = self.client.archive.high_water()
+        if mark == self._seen:
+            return []
+        self._seen = mark
         out: list[dict[str, Any]] = []
         fresh = {name: (t, v) for name, (t, v) in self.client.archive.latest().items() if self._times.get(name) != t}
         if fresh:
             self._times.update({name: t for name, (t, _) in fresh.items()})
             out.append({"type": "telemetry",
-                        "values": {n: {"time": t, "value": value_json(v)} for n, (t, v) in fresh.items()}})
+                        "values": {n: {"time": t, "value": v} for n, (t, v) in fresh.items()}})
         events = self.client.archive.events(self._last_event)
         if events:
             self._last_event = events[-1].id
@@ -88,7 +96,7 @@ class LiveFeed:
         return out
 
     async def _broadcast(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, allow_nan=False)
+        text = json.dumps(json_value(message), allow_nan=False)
         for socket in list(self._sockets):
             if socket.closed:
                 continue

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import math
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,20 +21,22 @@ from aiohttp import web
 
 from flight.counters import Counters
 from flight.dictionary.commands import encode_command
-from flight.dictionary.model import Command, Dictionary, Severity
-from flight.dictionary.types import ValueType
+from flight.dictionary.model import Channel, Command, Dictionary, Limits, Severity
+from flight.dictionary.types import ValueType, json_value
 from flight.files.transfer import FINISHED
 from flight.link.errors import CommandError, ZenithError
 from flight.supervisor.services.jobs import JOB_SERVICE, OUTPUT, PROGRESS, SAMPLE
 from ground.api import StationClient
 from ground.archive import CommandRecord, EventRecord, Stage
 from ground.control import StationError
+from ground.operator_cli import octets_from_hex
 from ground.passes import PassSettings, upcoming
 from ground.time_arg import TimeArgumentError, parse_time
 
 MAX_BODY = 64 * 1024  # a command request is small; anything bigger is refused before it is read
 HISTORY_LIMIT = 5000  # values of one channel per history request, newest kept
 TOKEN_HEADER = "X-Zenith-Token"
+LIMIT_FIELDS = ("warning_low", "warning_high", "critical_low", "critical_high")
 
 
 class RequestError(ZenithError):
@@ -45,26 +46,6 @@ class RequestError(ZenithError):
         super().__init__(message)
         self.status = status
         self.field = field
-
-
-def value_json(value: Any) -> Any:
-    """A telemetry value as JSON can hold it: NaN and infinities as strings, octets as hex."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def json_safe(value: Any) -> Any:
-    """A response body with every non-finite number as a string: strict JSON, which browsers parse."""
-    if isinstance(value, float):
-        return value_json(value)
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def type_json(kind: ValueType) -> dict[str, Any]:
@@ -80,6 +61,19 @@ def type_json(kind: ValueType) -> dict[str, Any]:
     return out
 
 
+def limits_json(limits: Limits) -> dict[str, Any]:
+    """The limits a channel has (those it has not are left out)."""
+    out: dict[str, Any] = {name: getattr(limits, name) for name in LIMIT_FIELDS if getattr(limits, name) is not None}
+    if limits.critical_values:
+        out["critical_values"] = list(limits.critical_values)
+    return out
+
+
+def channel_json(channel: Channel) -> dict[str, Any]:
+    return {"name": channel.name, "units": channel.units, "description": channel.description,
+            **type_json(channel.type), "limits": limits_json(channel.limits)}
+
+
 def command_json(command: Command) -> dict[str, Any]:
     return {"name": command.name, "description": command.description, "essential": command.essential,
             "arguments": [{"name": a.name, "units": a.units, "description": a.description, **type_json(a.type)}
@@ -92,14 +86,18 @@ def stage_json(stage: Stage) -> dict[str, Any]:
 
 
 def record_json(record: CommandRecord, stages: list[Stage]) -> dict[str, Any]:
-    return {"id": record.id, "name": record.name, "arguments": {k: value_json(v) for k, v in record.arguments.items()},
-            "sent": record.sent, "source": record.source, "stages": [stage_json(s) for s in stages]}
+    return {"id": record.id, "name": record.name, "arguments": record.arguments, "sent": record.sent,
+            "source": record.source, "stages": [stage_json(s) for s in stages]}
 
 
 def event_json(event: EventRecord) -> dict[str, Any]:
     return {"id": event.id, "time": event.time, "name": event.name, "severity": event.severity.name,
-            "message": event.message, "source": event.name.split("_", 1)[0].lower(),
-            "arguments": {k: value_json(v) for k, v in event.arguments.items()}}
+            "message": event.message, "source": event.name.split("_", 1)[0].lower(), "arguments": event.arguments}
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """Strict JSON (json_value: octets as hex, NaN and infinities by name), which browsers parse."""
+    return web.json_response(json_value(body), status=status, dumps=lambda o: json.dumps(o, allow_nan=False))
 
 
 class ConsoleApi:
@@ -110,6 +108,7 @@ class ConsoleApi:
         self.downloads = downloads
         self.pass_settings = pass_settings
         self.dictionary: Dictionary = client.dictionary
+        self._dictionary_json = self._describe(client.dictionary)  # fixed for the server's life: built once
         self._token = token
         self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="control")  # REQ: one at a time
         self.counters = Counters("web")
@@ -135,11 +134,9 @@ class ConsoleApi:
                 body = await handler(request)
             except RequestError as exc:
                 self.counters.inc(f"refused_{exc.status}")
-                return web.json_response({"error": str(exc), "field": exc.field}, status=exc.status)
+                return json_response({"error": str(exc), "field": exc.field}, exc.status)
             self.counters.inc("answered")
-            if isinstance(body, web.StreamResponse):
-                return body
-            return web.json_response(json_safe(body), dumps=lambda o: json.dumps(o, allow_nan=False))
+            return body if isinstance(body, web.StreamResponse) else json_response(body)
         return handle
 
     @web.middleware
@@ -154,24 +151,20 @@ class ConsoleApi:
                 raise
             field = {404: "path", 405: "method", 413: "body"}.get(exc.status, "request")
             self.counters.inc(f"refused_{exc.status}")
-            return web.json_response({"error": exc.reason, "field": field}, status=exc.status)
+            return json_response({"error": exc.reason, "field": field}, exc.status)
 
     # --- reading ------------------------------------------------------------------------------
 
-    async def dictionary_view(self, _request: web.Request) -> dict[str, Any]:
-        d = self.dictionary
+    @staticmethod
+    def _describe(d: Dictionary) -> dict[str, Any]:
         return {"mission": {"name": d.mission.name, "spacecraft_id": d.mission.spacecraft_id},
-                "channels": [{"name": c.name, "units": c.units, "description": c.description, **type_json(c.type),
-                              "limits": {k: v for k, v in (("warning_low", c.limits.warning_low),
-                                                           ("warning_high", c.limits.warning_high),
-                                                           ("critical_low", c.limits.critical_low),
-                                                           ("critical_high", c.limits.critical_high))
-                                         if v is not None} | ({"critical_values": list(c.limits.critical_values)}
-                                                             if c.limits.critical_values else {})}
-                             for c in d.telemetry],
+                "channels": [channel_json(c) for c in d.telemetry],
                 "commands": [command_json(c) for c in d.commands],
                 "events": [{"name": e.name, "severity": e.severity.name, "format": e.format} for e in d.events],
                 "severities": [s.name for s in Severity]}
+
+    async def dictionary_view(self, _request: web.Request) -> dict[str, Any]:
+        return self._dictionary_json
 
     async def status(self, _request: web.Request) -> dict[str, Any]:
         try:
@@ -184,14 +177,14 @@ class ConsoleApi:
     async def latest(self, request: web.Request) -> dict[str, Any]:
         names = self._channel_names(request.query.get("channels", ""))
         values = self.client.archive.latest(names or None)
-        return {"values": {name: {"time": t, "value": value_json(v)} for name, (t, v) in values.items()}}
+        return {"values": {name: {"time": t, "value": v} for name, (t, v) in values.items()}}
 
     async def history(self, request: web.Request) -> dict[str, Any]:
         [name] = self._channel_names(request.query.get("channel", ""), required=True)[:1]
         start = self._time(request, "from")
         end = self._time(request, "to")
         rows = self.client.archive.values(name, since=start, until=end)[-HISTORY_LIMIT:]
-        return {"channel": name, "values": [[t, value_json(v)] for t, v in rows]}
+        return {"channel": name, "values": rows}
 
     async def events(self, request: web.Request) -> dict[str, Any]:
         after = self._integer(request, "after", 0)
@@ -219,12 +212,12 @@ class ConsoleApi:
             for report in self.client.archive.reports(JOB_SERVICE, subtype, after):
                 body = report.body
                 newest = max(newest, report.packet_id)
-                job = jobs.setdefault(body.get("job", 0), {"job": body.get("job", 0), "loss": [], "val_loss": [],
-                                                         "samples": [], "answers": []})
+                number = body.get("job", 0)
+                job = jobs.setdefault(number, {"job": number, "loss": [], "val_loss": [], "samples": [], "answers": []})
                 if subtype == PROGRESS and body.get("kind") == "progress":
-                    job["loss"].append([body["step"], value_json(body["loss"])])
+                    job["loss"].append([body["step"], body["loss"]])
                 elif subtype == PROGRESS:
-                    job["val_loss"].append([body["step"], value_json(body["val_loss"])])
+                    job["val_loss"].append([body["step"], body["val_loss"]])
                 elif subtype == SAMPLE:
                     job["samples"].append({"step": body["step"], "text": body["text"]})
                 else:
@@ -284,12 +277,13 @@ class ConsoleApi:
         name, arguments = body.get("name"), body.get("arguments", {})
         if not isinstance(name, str):
             raise RequestError(400, "name", "the command's name, a string")
-        if self.dictionary.command(name) is None:
+        command = self.dictionary.command(name)
+        if command is None:
             raise RequestError(404, "name", f"no command {name!r} in the dictionary")
         if not isinstance(arguments, dict):
             raise RequestError(400, "arguments", "a JSON object of the command's arguments")
-        arguments = self._octets(self.dictionary.command(name), arguments)
         try:
+            arguments = octets_from_hex(command, arguments)  # JSON has no octet strings
             encode_command(self.dictionary, name, arguments)  # every check the station will make, first
         except CommandError as exc:
             raise RequestError(422, exc.field, str(exc)) from None
@@ -303,19 +297,6 @@ class ConsoleApi:
             raise RequestError(401, "token", f"commanding needs the operator token (header {TOKEN_HEADER})")
         if not hmac.compare_digest(given.encode(), self._token.encode()):
             raise RequestError(403, "token", "wrong operator token")
-
-    @staticmethod
-    def _octets(command: Command, arguments: dict[str, Any]) -> dict[str, Any]:
-        """JSON has no octet strings: a ``bytes`` argument comes as hex."""
-        out = dict(arguments)
-        for argument in command.arguments:
-            value = out.get(argument.name)
-            if argument.type.name == "bytes" and isinstance(value, str):
-                try:
-                    out[argument.name] = bytes.fromhex(value)
-                except ValueError:
-                    raise RequestError(422, f"{command.name}.{argument.name}", "octets are written as hex") from None
-        return out
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ from flight.link.config import from_table
 from flight.link.errors import CommandError, ConfigError
 from flight.power.bus_message import BusMessageError
 from flight.seu.bit_class import BIT_CLASSES
-from ground.operator_cli import parse_value
+from ground.operator_cli import octets_from_hex
 from hil.bus.anomaly import Anomaly
 from hil.bus.eps import EpsSettings
 from hil.bus.link_passes import stations_named
@@ -441,7 +441,9 @@ def _array(doc: dict[str, Any], name: str) -> list[Any]:
 def _command(entry: Any, where: str, dictionary: Dictionary) -> TimelineCommand:
     command = from_table(TimelineCommand, entry, where)
     try:
-        _octets_from_hex(dictionary, command)
+        known = dictionary.command(command.name)
+        if known is not None:  # TOML has no octet strings: a bytes argument is written in hex
+            command.args.update(octets_from_hex(known, command.args))
         packet = encode_command(dictionary, command.name, command.args)
         if command.released is not None:  # the insert that carries it must take it too
             encode_command(dictionary, "SCHEDULE_INSERT", {"time": 0.0, "command": packet})
@@ -454,16 +456,6 @@ def _command(entry: Any, where: str, dictionary: Dictionary) -> TimelineCommand:
         except CommandError as exc:
             raise ConfigError(f"{where}.args.config: {exc.field}: {exc.reason}") from None
     return command
-
-
-def _octets_from_hex(dictionary: Dictionary, command: TimelineCommand) -> None:
-    """TOML has no octet strings: a bytes argument is written in hex ("0a1b2c", as `ground send`
-    takes it) and becomes octets here."""
-    known = dictionary.command(command.name)
-    for argument in known.arguments if known is not None else ():
-        value = command.args.get(argument.name)
-        if argument.type.name == "bytes" and isinstance(value, str):
-            command.args[argument.name] = parse_value(argument, value, f"{command.name}.{argument.name}")
 
 
 def _fault(entry: Any, where: str) -> Fault:

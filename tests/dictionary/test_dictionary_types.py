@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flight.dictionary.types import FLOAT_LIMITS, INTEGER_RANGES, TYPE_NAMES, ValueType
+from flight.dictionary.types import FLOAT_LIMITS, INTEGER_RANGES, TYPE_NAMES, ValueType, json_value
 from flight.link.errors import CommandError
 
 WHERE = "CMD.arg"
@@ -212,3 +213,10 @@ def test_check_raises_only_command_error(kind: str, value) -> None:
 
 def test_huge_integer_for_a_float_is_a_command_error() -> None:
     rejects(ValueType("f64"), 10**400, match="not a finite f64")
+
+
+def test_json_value_is_strict_json() -> None:
+    """Octets as hex, non-finite numbers by name, maps and sequences walked: json.dumps(allow_nan=False) takes it."""
+    value = {"a": [float("nan"), 1.5, b"\x0a\x1b"], "b": (float("inf"), -float("inf")), "c": {"d": b""}, "e": 3}
+    assert json_value(value) == {"a": ["nan", 1.5, "0a1b"], "b": ["inf", "-inf"], "c": {"d": ""}, "e": 3}
+    json.dumps(json_value(value), allow_nan=False)

@@ -154,6 +154,17 @@ def test_the_packet_row_keeps_header_times_vc_and_raw(archive: Archive) -> None:
         (CORE, 77, 3, 25, T0 + 0.5, NOW, 1, raw)]
 
 
+def test_the_high_water_mark_moves_with_every_packet_and_command_and_not_with_a_duplicate(archive: Archive) -> None:
+    assert archive.high_water() == (0, 0)
+    archive.ingest(realtime(hk({}, seq=1)), NOW)
+    first = archive.high_water()
+    assert first[0] > 0 and first[1] == 0
+    archive.ingest(realtime(hk({}, seq=1)), NOW + 1)  # the same packet again: nothing new to read
+    assert archive.high_water() == first
+    command = archive.record_command("PING", {}, CORE, 0, 1, NOW)
+    assert archive.high_water() == (first[0], command)
+
+
 # --- duplicates ---------------------------------------------------------------------------------
 
 def test_duplicates_are_dropped_and_counted(archive: Archive) -> None:

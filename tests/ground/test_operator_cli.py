@@ -26,7 +26,7 @@ from flight.mission_config import load_mission
 from ground.api import StationClient
 from ground.cli import main
 from ground.iv_state import new_key_file
-from ground.operator_cli import parse_arguments, parse_value
+from ground.operator_cli import octets_from_hex, parse_arguments, parse_value
 from ground.station import Station
 from ground.station_config import ground_settings
 from hil.ports import free_base_port
@@ -418,3 +418,12 @@ def test_parse_arguments_names_what_is_wrong(name: str, items: list[str], field:
     with pytest.raises(CommandError) as caught:
         parse_arguments(DICTIONARY, name, items)
     assert caught.value.field == field
+
+
+def test_octets_from_hex_turns_only_bytes_arguments_and_names_a_bad_one() -> None:
+    insert = DICTIONARY.command("SCHEDULE_INSERT")
+    assert insert is not None
+    assert octets_from_hex(insert, {"time": 1.0, "command": "0a1B"}) == {"time": 1.0, "command": b"\x0a\x1b"}
+    assert octets_from_hex(insert, {"time": 1.0, "command": b"\x01"}) == {"time": 1.0, "command": b"\x01"}
+    with pytest.raises(CommandError, match="SCHEDULE_INSERT.command"):
+        octets_from_hex(insert, {"time": 1.0, "command": "zz"})

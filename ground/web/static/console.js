@@ -15,6 +15,12 @@ async function api(path, options = {}) {
   return body;
 }
 
+// Commanding: the operator's token (typed once on the command page) goes with every POST.
+function post(path, body) {
+  return api(path, { method: "POST", headers: { "Content-Type": "application/json", "X-Zenith-Token": $("#token").value },
+                     body: JSON.stringify(body) });
+}
+
 function limitClass(name, value) {
   const channel = state.channels.get(name);
   if (!channel) return "";
@@ -155,8 +161,7 @@ async function renderTransfers() {
 async function fetchFile() {
   $("#fetch-error").textContent = "";
   try {
-    await api("/api/files", { method: "POST", headers: { "Content-Type": "application/json",
-      "X-Zenith-Token": $("#token").value }, body: JSON.stringify({ remote: $("#fetch-remote").value }) });
+    await post("/api/files", { remote: $("#fetch-remote").value });
     await renderTransfers();
   } catch (error) {
     $("#fetch-error").textContent = error.message;
@@ -230,8 +235,7 @@ function formArguments() {
 async function send(name, args) {
   $("#cmd-error").textContent = "";
   try {
-    const body = await api("/api/commands", { method: "POST", headers: { "Content-Type": "application/json",
-      "X-Zenith-Token": $("#token").value }, body: JSON.stringify({ name, arguments: args }) });
+    const body = await post("/api/commands", { name, arguments: args });
     state.commands.set(body.command_id, { id: body.command_id, name, sent: Date.now() / 1000, stages: [] });
     renderHistory();
     return true;

@@ -7,7 +7,6 @@ import urllib.request
 
 import pytest
 
-from ground.web.routes import json_safe
 from tests.ground.web.conftest import FETCHED, T0, Console
 
 
@@ -165,10 +164,6 @@ def test_unknown_paths_and_methods_are_json_refusals_too(console: Console, metho
                                                          field: str) -> None:
     got, body = console.request(method, path)
     assert (got, body["field"]) == (status, field)
-
-
-def test_a_non_finite_value_is_strict_json() -> None:
-    assert json_safe({"a": [float("nan"), 1.5], "b": (float("inf"),)}) == {"a": ["nan", 1.5], "b": ["inf"]}
 
 
 def test_an_oversized_request_is_refused_unread(console: Console) -> None:
